@@ -1,0 +1,224 @@
+"""``ganaug`` command line: train | sample | balance | run | report.
+
+Errors raised on purpose (``GanaugError``) become one line on stderr and exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, GanaugError
+
+
+def _counts(text: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for part in text.split(","):
+        label, sep, n = part.strip().partition(":")
+        if not sep or not label or not n.strip().isdigit():
+            raise argparse.ArgumentTypeError(f"--counts expects LABEL:N pairs joined by commas (e.g. 3:100,7:50), got {part!r}")
+        out[label.strip()] = out.get(label.strip(), 0) + int(n)
+    return out
+
+
+def _devices(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    from .models import ARCHS
+    from .train import LOSSES
+
+    p.add_argument("data", help="mnist-mini, sklearn-digits, a hub dataset name, a save_to_disk directory or an image folder")
+    p.add_argument("--out", required=True, help="checkpoint directory to write")
+    p.add_argument("--split", default=None, help="split of a DatasetDict (default: train)")
+    p.add_argument("--image-column", default=None)
+    p.add_argument("--label-column", default=None)
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--lr-g", type=float, default=None)
+    p.add_argument("--lr-d", type=float, default=None)
+    p.add_argument("--loss", choices=LOSSES, default=None)
+    p.add_argument("--diffaug", default=None, help="DiffAugment policy, e.g. translation,cutout ('' = off)")
+    p.add_argument("--ema-decay", type=float, default=None, help="0 disables the EMA generator")
+    p.add_argument("--no-class-balanced", action="store_true", help="draw real batches by frequency, not uniformly over classes")
+    p.add_argument("--checkpoint-every", type=int, default=None)
+    p.add_argument("--sample-every", type=int, default=None)
+    p.add_argument("--arch", choices=ARCHS, default=None)
+    p.add_argument("--z-dim", type=int, default=None)
+    p.add_argument("--g-width", type=int, default=None)
+    p.add_argument("--d-width", type=int, default=None)
+    p.add_argument("--accelerator", default="auto")
+    p.add_argument("--devices", type=_devices, default=1)
+    p.add_argument("--strategy", default="auto")
+    p.add_argument("--precision", default="32-true")
+    p.add_argument("--num-nodes", type=int, default=1)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/trainer.pt")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved settings and exit")
+
+
+def _train_settings(a: argparse.Namespace):
+    from .models import ModelConfig
+    from .train import TrainConfig
+
+    tmap = {"steps": a.steps, "batch_size": a.batch_size, "seed": a.seed, "lr_g": a.lr_g, "lr_d": a.lr_d,
+            "loss": a.loss, "diffaug": a.diffaug, "ema_decay": a.ema_decay, "checkpoint_every": a.checkpoint_every,
+            "sample_every": a.sample_every}
+    tcfg = replace(TrainConfig(), **{k: v for k, v in tmap.items() if v is not None})
+    if a.no_class_balanced:
+        tcfg = replace(tcfg, class_balanced=False)
+    mmap = {"arch": a.arch, "z_dim": a.z_dim, "g_width": a.g_width, "d_width": a.d_width}
+    mcfg = replace(ModelConfig(), **{k: v for k, v in mmap.items() if v is not None})
+    return tcfg, mcfg
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from .train import FabricConfig, train
+
+    tcfg, mcfg = _train_settings(a)
+    fab = FabricConfig(a.accelerator, a.devices, a.strategy, a.precision, a.num_nodes)
+    if a.dry_run:
+        print(json.dumps({"data": a.data, "split": a.split, "out": a.out, "resume": a.resume, "train": tcfg.to_dict(),
+                          "model": mcfg.to_dict(), "fabric": fab.to_dict()}, indent=2))
+        return 0
+    provider = train(a.data, a.out, config=tcfg, model=mcfg, image_column=a.image_column, label_column=a.label_column,
+                     split=a.split, accelerator=a.accelerator, devices=a.devices, strategy=a.strategy,
+                     precision=a.precision, num_nodes=a.num_nodes, resume=a.resume, progress=not a.no_progress)
+    print(f"trained {provider!r}")
+    return 0
+
+
+def cmd_sample(a: argparse.Namespace) -> int:
+    from .hf import synthetic_rows
+    from .provider import load_provider
+    import datasets
+
+    from ._io import atomic_replace_dir, ensure_writable_dir
+
+    provider = load_provider(a.checkpoint)
+    images, labels = provider.sample_counts(a.counts, seed=a.seed, batch_size=a.batch_size)
+    image_col = provider.meta.get("image_column", "image")
+    label_col = provider.meta.get("label_column", "label")
+    schema = datasets.Dataset.from_dict(
+        {image_col: [], label_col: []},
+        features=datasets.Features({image_col: datasets.Image(),
+                                    label_col: datasets.ClassLabel(names=list(provider.class_names))}))
+    ds = synthetic_rows(schema, images, labels, image_col, label_col)
+    out = Path(a.out)
+    ensure_writable_dir(out.parent if str(out.parent) else ".")
+    atomic_replace_dir(out, lambda tmp: ds.save_to_disk(str(tmp)))
+    print(f"wrote {len(ds)} synthetic rows to {out}")
+    return 0
+
+
+def cmd_balance(a: argparse.Namespace) -> int:
+    from ._io import atomic_replace_dir, ensure_writable_dir
+    from .data import resolve_dataset
+    from .hf import balance
+
+    ds = resolve_dataset(a.data, a.split)
+    strategy: Any = a.sampling_strategy
+    try:
+        strategy = float(strategy)
+    except ValueError:
+        if strategy.startswith("{"):
+            try:
+                strategy = {k: int(v) for k, v in json.loads(strategy).items()}
+            except (json.JSONDecodeError, AttributeError, ValueError) as exc:
+                raise ConfigError(f"--sampling-strategy {a.sampling_strategy!r} is not a JSON object of label: count") from exc
+    out_ds = balance(ds, a.provider, label_column=a.label_column, image_column=a.image_column,
+                     sampling_strategy=strategy, seed=a.seed)
+    out = Path(a.out)
+    ensure_writable_dir(out.parent if str(out.parent) else ".")
+    atomic_replace_dir(out, lambda tmp: out_ds.save_to_disk(str(tmp)))
+    print(f"wrote {len(out_ds)} rows ({len(out_ds) - len(ds)} synthetic) to {out}")
+    return 0
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from .recipe import load_recipe, run_recipe
+
+    recipe = load_recipe(a.recipe, overrides=a.set or [])
+    if a.dry_run:
+        print(json.dumps(recipe.to_dict(), indent=2))
+        return 0
+    result = run_recipe(recipe, guard=a.guard, force=a.force, progress=not a.no_progress)
+    return 0 if result.get("dataset_written", True) or not a.guard else 3
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from .report import print_summary
+
+    path = Path(a.run_dir) / "report.json"
+    if not path.exists():
+        raise ConfigError(f"{path} does not exist; run a recipe first (ganaug run RECIPE)")
+    print_summary(json.loads(path.read_text()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ._version import __version__
+
+    parser = argparse.ArgumentParser(prog="ganaug", description="Class-conditional GAN data augmentation.")
+    parser.add_argument("--version", action="version", version=f"ganaug {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a class-conditional GAN and write a checkpoint directory")
+    _add_train_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="write synthetic samples as a datasets dataset (save_to_disk)")
+    p.add_argument("checkpoint")
+    p.add_argument("--counts", type=_counts, required=True, help="LABEL:N pairs, e.g. 3:100,7:50")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("balance", help="add synthetic rows to minority classes and save the dataset")
+    p.add_argument("data")
+    p.add_argument("--provider", default=None, help="checkpoint directory (default: the bundled MNIST provider)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--split", default=None)
+    p.add_argument("--image-column", default=None)
+    p.add_argument("--label-column", default=None)
+    p.add_argument("--sampling-strategy", default="auto", help="auto, minority, not minority, all, a float or a JSON dict")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_balance)
+
+    p = sub.add_parser("run", help="run a recipe end to end and report the classifier gains")
+    p.add_argument("recipe")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a recipe value")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved recipe and exit")
+    p.add_argument("--guard", action="store_true", help="refuse to write the augmented dataset unless the GAN arm wins on validation")
+    p.add_argument("--force", action="store_true", help="with --guard: write it anyway")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="print the summary of a finished run")
+    p.add_argument("run_dir")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except GanaugError as exc:
+        print(f"ganaug: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ganaug: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

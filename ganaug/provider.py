@@ -1,0 +1,200 @@
+"""``Provider``: a trained generator that hands out labelled synthetic images.
+
+A provider is loaded from a checkpoint directory (``load_provider``) and never unpickles anything. It
+pickles small (its path and weight hash, not the network) so it can travel to DataLoader workers and
+``datasets.map`` processes, and each copy re-loads and re-verifies the weights.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import checkpoint as ckpt
+from .data import ImageSpec
+from .errors import CheckpointError, ConfigError, ConfigTypeError, SpecMismatchError
+from .models import Generator, ModelConfig, build_generator
+
+
+class Provider:
+    """Samples uint8 images N×C×H×W of given labels from a trained class-conditional generator."""
+
+    def __init__(self, generator: Generator, meta: dict[str, Any], path: str | os.PathLike[str] | None = None) -> None:
+        self.generator = generator.eval().requires_grad_(False)
+        self.meta = meta
+        self.spec: ImageSpec = generator.spec
+        self.path = Path(path).resolve() if path is not None else None
+
+    # -- identity -----------------------------------------------------------------------------------------
+    @property
+    def content_hash(self) -> str:
+        """SHA-256 of the generator weights: identifies the provider in fingerprints and caches."""
+        return str(self.meta["generator_sha256"])
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.spec.class_names
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.generator.parameters()).device
+
+    def __repr__(self) -> str:
+        s = self.spec
+        return (f"Provider({str(self.path)!r}, {s.channels}x{s.height}x{s.width}, {s.num_classes} classes, "
+                f"arch={self.generator.cfg.arch}, step={self.meta.get('step')})")
+
+    def __reduce__(self):
+        if self.path is None:
+            raise ConfigTypeError("a Provider built in memory cannot be pickled; save it with ganaug.train(out=...) and load_provider")
+        return (_load_verified, (str(self.path), self.content_hash))
+
+    def to(self, device: str | torch.device) -> Provider:
+        """Move the generator to ``device`` (``"cuda"``, ``"cpu"``...) and return self."""
+        self.generator.to(device)
+        return self
+
+    # -- sampling -----------------------------------------------------------------------------------------
+    def check_labels(self, labels: Any) -> torch.Tensor:
+        """Labels as an int64 tensor, refusing values outside the provider's classes."""
+        if isinstance(labels, torch.Tensor):
+            t = labels.detach().cpu()
+        else:
+            arr = np.asarray(labels)
+            if arr.size == 0:
+                return torch.zeros(0, dtype=torch.int64)
+            if arr.dtype.kind not in "iu":
+                raise ConfigTypeError(f"labels must be integers, got dtype {arr.dtype} (e.g. {arr.flat[0]!r})")
+            t = torch.from_numpy(arr.astype(np.int64))
+        if t.dtype.is_floating_point or t.dtype == torch.bool:
+            raise ConfigTypeError(f"labels must be integers, got dtype {t.dtype}")
+        t = t.to(torch.int64).flatten()
+        if t.numel():
+            bad = t[(t < 0) | (t >= self.spec.num_classes)]
+            if bad.numel():
+                raise SpecMismatchError(
+                    f"label {int(bad[0])} is unknown to this provider, which knows 0..{self.spec.num_classes - 1} "
+                    f"({list(self.spec.class_names)}); train a provider on data with that class"
+                )
+        return t
+
+    @torch.inference_mode()
+    def sample(self, labels: Any, seed: int | None = None, batch_size: int = 1024) -> torch.Tensor:
+        """Generate one image per label: a uint8 tensor N×C×H×W on the CPU.
+
+        The same ``seed`` and labels give the same images, whatever ``batch_size``; ``seed=None`` draws fresh
+        randomness from torch's global generator.
+        """
+        y = self.check_labels(labels)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+        n = y.numel()
+        out = torch.empty((n, *self.spec.shape), dtype=torch.uint8)
+        if n == 0:
+            return out
+        g = torch.Generator()
+        g.manual_seed(int(seed)) if seed is not None else g.seed()
+        z = torch.randn(n, self.generator.cfg.z_dim, generator=g)
+        dev = self.device
+        for lo in range(0, n, batch_size):
+            x = self.generator(z[lo : lo + batch_size].to(dev), y[lo : lo + batch_size].to(dev))
+            out[lo : lo + batch_size] = ((x.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8).cpu()
+        return out
+
+    def sample_counts(self, counts: Mapping[int | str, int], seed: int | None = None,
+                      batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+        """Generate ``counts[label]`` images per label (labels as ints or class names); returns (images, labels)."""
+        labels = counts_to_labels(counts, self.spec)
+        return self.sample(labels, seed=seed, batch_size=batch_size), labels
+
+    @staticmethod
+    def to_pil(images: torch.Tensor) -> list:
+        """uint8 N×C×H×W → list of PIL images (mode L or RGB)."""
+        from PIL import Image
+
+        arr = images.permute(0, 2, 3, 1).numpy()
+        if arr.shape[-1] == 1:
+            return [Image.fromarray(a[..., 0], mode="L") for a in arr]
+        return [Image.fromarray(a, mode="RGB") for a in arr]
+
+
+def counts_to_labels(counts: Mapping[int | str, int], spec: ImageSpec) -> torch.Tensor:
+    if not isinstance(counts, Mapping):
+        raise ConfigTypeError(f"counts must be a mapping label -> number, got {type(counts).__name__}")
+    parts = []
+    for key, n in counts.items():
+        label = label_index(key, spec)
+        if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 0:
+            raise ConfigError(f"count for label {key!r} must be a non-negative integer, got {n!r}")
+        parts.append(torch.full((int(n),), label, dtype=torch.int64))
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int64)
+
+
+def label_index(key: int | str, spec: ImageSpec) -> int:
+    """A label given as an int or a class name → its index."""
+    if isinstance(key, str) and key in spec.class_names:
+        return spec.class_names.index(key)
+    if isinstance(key, str) and key.lstrip("-").isdigit():
+        key = int(key)
+    if isinstance(key, int | np.integer) and not isinstance(key, bool) and 0 <= int(key) < spec.num_classes:
+        return int(key)
+    raise SpecMismatchError(
+        f"label {key!r} is unknown to this provider; it knows 0..{spec.num_classes - 1} named {list(spec.class_names)}"
+    )
+
+
+def load_provider(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Provider:
+    """Load a provider from a checkpoint directory (``generator.safetensors`` + ``meta.json``), strictly."""
+    meta = ckpt.read_meta(path)
+    try:
+        spec = ImageSpec.from_dict(meta["spec"])
+        mcfg = ModelConfig.from_dict(meta["model"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{Path(path) / ckpt.META_FILE} describes no valid model ({exc}); the checkpoint is damaged") from exc
+    state = ckpt.load_generator_state(path, meta)
+    gen = build_generator(spec, mcfg)
+    missing, unexpected = _key_diff(gen.state_dict(), state)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{Path(path) / ckpt.GENERATOR_FILE} does not match the model in {ckpt.META_FILE}: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}; the weights and meta come from different runs"
+        )
+    try:
+        gen.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"weights in {path} do not fit the model in {ckpt.META_FILE}: {str(exc).splitlines()[0]}") from exc
+    return Provider(gen, meta, path).to(device)
+
+
+def _key_diff(expected: Mapping[str, Any], got: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    return sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+
+
+def _load_verified(path: str, content_hash: str) -> Provider:
+    provider = load_provider(path)
+    if provider.content_hash != content_hash:
+        raise CheckpointError(f"the checkpoint at {path} changed since this provider was pickled; reload it")
+    return provider
+
+
+def as_provider(provider: Provider | str | os.PathLike[str] | None) -> Provider:
+    """Accept a ``Provider``, a checkpoint path, or None for the bundled MNIST provider."""
+    if provider is None:
+        from .pretrained import default_provider
+
+        return default_provider()
+    if isinstance(provider, Provider):
+        return provider
+    if isinstance(provider, str | os.PathLike):
+        return load_provider(provider)
+    raise ConfigTypeError(f"provider must be a ganaug.Provider, a checkpoint path or None, got {type(provider).__name__}")
+
+
+def labels_for_counts(counts: Sequence[int]) -> torch.Tensor:
+    """[n_0, n_1, ...] → labels 0 repeated n_0 times, 1 repeated n_1 times, ..."""
+    return torch.repeat_interleave(torch.arange(len(counts)), torch.as_tensor(list(counts), dtype=torch.int64))
