@@ -5,9 +5,8 @@ Hugging Face ``datasets`` (``augment``, ``Augment``, ``balance``) and torchvisio
 ``SyntheticDataset``); recipes (``ganaug run``) report whether it helps your classifier.
 """
 
-from ._version import __version__  # noqa: E402,F401
-
 from . import transforms  # noqa: E402
+from ._version import __version__  # noqa: E402,F401
 from .errors import GanaugError  # noqa: E402
 from .hf import Augment, augment, balance  # noqa: E402
 from .pretrained import default_provider  # noqa: E402

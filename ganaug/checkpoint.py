@@ -18,8 +18,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ._version import __version__
 from ._io import atomic_write, atomic_write_json, sha256_file
+from ._version import __version__
 from .errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -41,7 +41,9 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def save_generator(directory: str | os.PathLike[str], state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+def save_generator(
+    directory: str | os.PathLike[str], state_dict: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> None:
     """Write the generator weights, then ``meta.json`` with their hash and the format version."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -62,7 +64,10 @@ def read_meta(directory: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(f"{str(directory)!r} is a file; a checkpoint is a directory holding {META_FILE}")
     path = directory / META_FILE
     if not path.exists():
-        raise CheckpointError(f"{str(directory)!r} holds no {META_FILE}; it is not a ganaug checkpoint (or training did not reach its first checkpoint)")
+        raise CheckpointError(
+            f"{str(directory)!r} holds no {META_FILE}; it is not a ganaug checkpoint "
+            "(or training did not reach its first checkpoint)"
+        )
     try:
         meta = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -87,12 +92,15 @@ def load_generator_state(directory: str | os.PathLike[str], meta: dict[str, Any]
     """Load the weights after checking their hash against ``meta.json``."""
     path = Path(directory) / GENERATOR_FILE
     if not path.exists():
-        raise CheckpointError(f"{str(directory)!r} holds {META_FILE} but no {GENERATOR_FILE}; the checkpoint is incomplete")
+        raise CheckpointError(
+            f"{str(directory)!r} holds {META_FILE} but no {GENERATOR_FILE}; the checkpoint is incomplete"
+        )
     digest = sha256_file(path)
     if digest != meta["generator_sha256"]:
         raise CheckpointError(
             f"{path} does not match the hash recorded in {META_FILE} (file {digest[:12]}…, recorded "
-            f"{str(meta['generator_sha256'])[:12]}…): it was truncated, replaced or tampered with; retrain or restore it"
+            f"{str(meta['generator_sha256'])[:12]}…): it was truncated, replaced or tampered with; "
+            "retrain or restore it"
         )
     try:
         return load_file(str(path))
@@ -111,4 +119,7 @@ def load_trainer_state(directory: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # weights_only refuses anything that is not plain tensors and containers
-        raise CheckpointError(f"{path} cannot be loaded safely ({type(exc).__name__}: {exc}); start without resume") from exc
+        raise CheckpointError(
+            f"{path} holds something other than plain tensors ({type(exc).__name__}) and was refused unread: it is "
+            "damaged or not from ganaug; delete it and train without resume"
+        ) from exc

@@ -4,6 +4,7 @@ evaluation with scikit-learn metrics. Every arm of a recipe or benchmark uses it
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -45,8 +46,12 @@ class SmallCNN(nn.Module):
     def __init__(self, channels: int, height: int, width: int, num_classes: int, base: int = 32) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, base, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(base, 2 * base, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(channels, base, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(base, 2 * base, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
             nn.Flatten(),
         )
         flat = 2 * base * (height // 4) * (width // 4)
@@ -66,8 +71,13 @@ def to_input(images: torch.Tensor) -> torch.Tensor:
     return images.float().div(127.5).sub(1.0)
 
 
-def random_affine(x: torch.Tensor, g: torch.Generator, degrees: float = 10.0, translate: float = 0.1,
-                  scale: tuple[float, float] = (0.9, 1.1)) -> torch.Tensor:
+def random_affine(
+    x: torch.Tensor,
+    g: torch.Generator,
+    degrees: float = 10.0,
+    translate: float = 0.1,
+    scale: tuple[float, float] = (0.9, 1.1),
+) -> torch.Tensor:
     """Per-image random affine (the parameters of ``torchvision.transforms.v2.RandomAffine``), batched."""
     n = x.shape[0]
     ang = (torch.rand(n, generator=g) * 2 - 1) * math.radians(degrees)
@@ -86,15 +96,16 @@ def train_classifier(
     num_classes: int,
     cfg: ClassifierConfig = ClassifierConfig(),
     sample_weight: torch.Tensor | None = None,
-    extra_batch_fn: Any = None,
+    fresh_mask: torch.Tensor | None = None,
+    fresh_sampler: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
     accelerator: str = "cpu",
     progress: bool = False,
 ) -> SmallCNN:
     """Train ``SmallCNN`` on uint8 ``images`` with int ``labels`` for ``cfg.steps`` steps.
 
     Batches are drawn with replacement, uniformly or in proportion to ``sample_weight`` (oversampling).
-    ``extra_batch_fn(step, g) -> (images uint8, labels)``, when given, supplies part of each batch fresh
-    (e.g. new synthetic samples every step); the rest comes from ``images``.
+    With ``fresh_mask`` (bool per row) and ``fresh_sampler(labels, seed) -> uint8 images``, every drawn row
+    whose mask is True is replaced by a new sample of its label (fresh synthetic data at every step).
     """
     from lightning_fabric import Fabric
 
@@ -105,7 +116,9 @@ def train_classifier(
     model = SmallCNN(images.shape[1], images.shape[2], images.shape[3], num_classes, cfg.width)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     model, opt = fabric.setup(model, opt)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))
+    )
     class_w = None
     if cfg.class_weighted:
         counts = torch.bincount(labels, minlength=num_classes).float().clamp_min(1)
@@ -118,15 +131,17 @@ def train_classifier(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.steps, desc="train classifier", unit="step", leave=False)
-    for step in range(cfg.steps):
+    for _ in range(cfg.steps):
         if weights is None:
             idx = torch.randint(len(labels), (cfg.batch_size,), generator=g)
         else:
             idx = torch.multinomial(weights, cfg.batch_size, replacement=True, generator=g)
         xb, yb = images[idx], labels[idx]
-        if extra_batch_fn is not None:
-            ex, ey = extra_batch_fn(step, g)
-            xb, yb = torch.cat([xb, ex]), torch.cat([yb, ey])
+        if fresh_sampler is not None and fresh_mask is not None:
+            m = fresh_mask[idx]
+            if m.any():
+                xb = xb.clone()
+                xb[m] = fresh_sampler(yb[m], int(torch.randint(2**62, (1,), generator=g)))
         x = to_input(xb).to(fabric.device)
         if cfg.augment:
             x = random_affine(x, g)
@@ -158,7 +173,13 @@ def extract_features(model: SmallCNN, images: torch.Tensor, batch_size: int = 20
 
 def evaluate(y_true: np.ndarray | torch.Tensor, y_pred: np.ndarray | torch.Tensor, num_classes: int) -> dict[str, Any]:
     """Accuracy, balanced accuracy, macro-F1, per-class recall and the confusion matrix (scikit-learn)."""
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score, recall_score
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        confusion_matrix,
+        f1_score,
+        recall_score,
+    )
 
     yt, yp = np.asarray(y_true), np.asarray(y_pred)
     classes = list(range(num_classes))

@@ -20,7 +20,9 @@ def _counts(text: str) -> dict[str, int]:
     for part in text.split(","):
         label, sep, n = part.strip().partition(":")
         if not sep or not label or not n.strip().isdigit():
-            raise argparse.ArgumentTypeError(f"--counts expects LABEL:N pairs joined by commas (e.g. 3:100,7:50), got {part!r}")
+            raise argparse.ArgumentTypeError(
+                f"--counts expects LABEL:N pairs joined by commas (e.g. 3:100,7:50), got {part!r}"
+            )
         out[label.strip()] = out.get(label.strip(), 0) + int(n)
     return out
 
@@ -33,7 +35,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     from .models import ARCHS
     from .train import LOSSES
 
-    p.add_argument("data", help="mnist-mini, sklearn-digits, a hub dataset name, a save_to_disk directory or an image folder")
+    p.add_argument(
+        "data", help="mnist-mini, sklearn-digits, a hub dataset name, a save_to_disk directory or an image folder"
+    )
     p.add_argument("--out", required=True, help="checkpoint directory to write")
     p.add_argument("--split", default=None, help="split of a DatasetDict (default: train)")
     p.add_argument("--image-column", default=None)
@@ -46,7 +50,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss", choices=LOSSES, default=None)
     p.add_argument("--diffaug", default=None, help="DiffAugment policy, e.g. translation,cutout ('' = off)")
     p.add_argument("--ema-decay", type=float, default=None, help="0 disables the EMA generator")
-    p.add_argument("--no-class-balanced", action="store_true", help="draw real batches by frequency, not uniformly over classes")
+    p.add_argument(
+        "--no-class-balanced", action="store_true", help="draw real batches by frequency, not uniformly over classes"
+    )
     p.add_argument("--checkpoint-every", type=int, default=None)
     p.add_argument("--sample-every", type=int, default=None)
     p.add_argument("--arch", choices=ARCHS, default=None)
@@ -67,9 +73,18 @@ def _train_settings(a: argparse.Namespace):
     from .models import ModelConfig
     from .train import TrainConfig
 
-    tmap = {"steps": a.steps, "batch_size": a.batch_size, "seed": a.seed, "lr_g": a.lr_g, "lr_d": a.lr_d,
-            "loss": a.loss, "diffaug": a.diffaug, "ema_decay": a.ema_decay, "checkpoint_every": a.checkpoint_every,
-            "sample_every": a.sample_every}
+    tmap = {
+        "steps": a.steps,
+        "batch_size": a.batch_size,
+        "seed": a.seed,
+        "lr_g": a.lr_g,
+        "lr_d": a.lr_d,
+        "loss": a.loss,
+        "diffaug": a.diffaug,
+        "ema_decay": a.ema_decay,
+        "checkpoint_every": a.checkpoint_every,
+        "sample_every": a.sample_every,
+    }
     tcfg = replace(TrainConfig(), **{k: v for k, v in tmap.items() if v is not None})
     if a.no_class_balanced:
         tcfg = replace(tcfg, class_balanced=False)
@@ -84,22 +99,47 @@ def cmd_train(a: argparse.Namespace) -> int:
     tcfg, mcfg = _train_settings(a)
     fab = FabricConfig(a.accelerator, a.devices, a.strategy, a.precision, a.num_nodes)
     if a.dry_run:
-        print(json.dumps({"data": a.data, "split": a.split, "out": a.out, "resume": a.resume, "train": tcfg.to_dict(),
-                          "model": mcfg.to_dict(), "fabric": fab.to_dict()}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "data": a.data,
+                    "split": a.split,
+                    "out": a.out,
+                    "resume": a.resume,
+                    "train": tcfg.to_dict(),
+                    "model": mcfg.to_dict(),
+                    "fabric": fab.to_dict(),
+                },
+                indent=2,
+            )
+        )
         return 0
-    provider = train(a.data, a.out, config=tcfg, model=mcfg, image_column=a.image_column, label_column=a.label_column,
-                     split=a.split, accelerator=a.accelerator, devices=a.devices, strategy=a.strategy,
-                     precision=a.precision, num_nodes=a.num_nodes, resume=a.resume, progress=not a.no_progress)
+    provider = train(
+        a.data,
+        a.out,
+        config=tcfg,
+        model=mcfg,
+        image_column=a.image_column,
+        label_column=a.label_column,
+        split=a.split,
+        accelerator=a.accelerator,
+        devices=a.devices,
+        strategy=a.strategy,
+        precision=a.precision,
+        num_nodes=a.num_nodes,
+        resume=a.resume,
+        progress=not a.no_progress,
+    )
     print(f"trained {provider!r}")
     return 0
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
-    from .hf import synthetic_rows
-    from .provider import load_provider
     import datasets
 
     from ._io import atomic_replace_dir, ensure_writable_dir
+    from .hf import synthetic_rows
+    from .provider import load_provider
 
     provider = load_provider(a.checkpoint)
     images, labels = provider.sample_counts(a.counts, seed=a.seed, batch_size=a.batch_size)
@@ -107,8 +147,10 @@ def cmd_sample(a: argparse.Namespace) -> int:
     label_col = provider.meta.get("label_column", "label")
     schema = datasets.Dataset.from_dict(
         {image_col: [], label_col: []},
-        features=datasets.Features({image_col: datasets.Image(),
-                                    label_col: datasets.ClassLabel(names=list(provider.class_names))}))
+        features=datasets.Features(
+            {image_col: datasets.Image(), label_col: datasets.ClassLabel(names=list(provider.class_names))}
+        ),
+    )
     ds = synthetic_rows(schema, images, labels, image_col, label_col)
     out = Path(a.out)
     ensure_writable_dir(out.parent if str(out.parent) else ".")
@@ -131,9 +173,17 @@ def cmd_balance(a: argparse.Namespace) -> int:
             try:
                 strategy = {k: int(v) for k, v in json.loads(strategy).items()}
             except (json.JSONDecodeError, AttributeError, ValueError) as exc:
-                raise ConfigError(f"--sampling-strategy {a.sampling_strategy!r} is not a JSON object of label: count") from exc
-    out_ds = balance(ds, a.provider, label_column=a.label_column, image_column=a.image_column,
-                     sampling_strategy=strategy, seed=a.seed)
+                raise ConfigError(
+                    f"--sampling-strategy {a.sampling_strategy!r} is not a JSON object of label: count"
+                ) from exc
+    out_ds = balance(
+        ds,
+        a.provider,
+        label_column=a.label_column,
+        image_column=a.image_column,
+        sampling_strategy=strategy,
+        seed=a.seed,
+    )
     out = Path(a.out)
     ensure_writable_dir(out.parent if str(out.parent) else ".")
     atomic_replace_dir(out, lambda tmp: out_ds.save_to_disk(str(tmp)))
@@ -188,7 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default=None)
     p.add_argument("--image-column", default=None)
     p.add_argument("--label-column", default=None)
-    p.add_argument("--sampling-strategy", default="auto", help="auto, minority, not minority, all, a float or a JSON dict")
+    p.add_argument(
+        "--sampling-strategy", default="auto", help="auto, minority, not minority, all, a float or a JSON dict"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_balance)
 
@@ -196,7 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a recipe value")
     p.add_argument("--dry-run", action="store_true", help="print the resolved recipe and exit")
-    p.add_argument("--guard", action="store_true", help="refuse to write the augmented dataset unless the GAN arm wins on validation")
+    p.add_argument(
+        "--guard",
+        action="store_true",
+        help="refuse to write the augmented dataset unless the GAN arm wins on validation",
+    )
     p.add_argument("--force", action="store_true", help="with --guard: write it anyway")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_run)

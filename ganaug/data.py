@@ -214,11 +214,21 @@ def resolve_dataset(source: Any, split: str | None = None):
         except FileNotFoundError as exc:
             raise DataError(
                 f"no dataset found at {source!r}: it is neither a local directory nor a reachable hub dataset "
-                f"({exc}); check the name or path"
+                f"({_first_line(exc)}); check the name or path"
+            ) from exc
+        except Exception as exc:  # offline, unknown hub name, bad builder...: one clear line, not a traceback
+            raise DataError(
+                f"could not load the dataset {source!r} ({type(exc).__name__}: {_first_line(exc)}); check the name "
+                "or path, and the network (or HF_DATASETS_OFFLINE) for hub datasets"
             ) from exc
     if isinstance(loaded, datasets.DatasetDict):
         return _pick_split(loaded, split)
     return loaded
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def _looks_like_image_folder(path: Path) -> bool:
@@ -295,13 +305,26 @@ def detect_columns(ds, image_column: str | None = None, label_column: str | None
                 if c != image_column and isinstance(f, datasets.Value) and _is_int_dtype(f.dtype)
             ]
         if not candidates:
-            strings = [c for c, f in feats.items() if isinstance(f, datasets.Value) and f.dtype in ("string", "large_string")]
+            floats = [
+                c
+                for c in cols
+                if c.lower() in _LABEL_NAME_HINTS
+                and isinstance(feats[c], datasets.Value)
+                and feats[c].dtype.startswith("float")
+            ]
+            if floats:
+                label_column = floats[0]  # named like a label: report its dtype below
+        if not candidates and label_column is None:
+            strings = [
+                c for c, f in feats.items() if isinstance(f, datasets.Value) and f.dtype in ("string", "large_string")
+            ]
             if strings:
                 raise DataError(
                     f"no integer or ClassLabel label column; {strings} hold strings. Encode them first with "
                     f"ds = ds.class_encode_column({strings[0]!r}) or pass label_column="
                 )
-        label_column = _pick_column(candidates, _LABEL_NAME_HINTS, "label", cols)
+        if label_column is None:
+            label_column = _pick_column(candidates, _LABEL_NAME_HINTS, "label", cols)
     feat = feats[label_column]
     if isinstance(feat, datasets.Value) and feat.dtype in ("string", "large_string"):
         raise DataError(
@@ -425,11 +448,17 @@ def to_hwc_uint8(value: Any, where: str = "image") -> np.ndarray:
     from PIL import Image as PILImage
 
     if isinstance(value, PILImage.Image):
-        img = value if value.mode in ("L", "RGB") else value.convert("L" if value.mode in ("1", "I", "I;16", "F") else "RGB")
+        img = (
+            value
+            if value.mode in ("L", "RGB")
+            else value.convert("L" if value.mode in ("1", "I", "I;16", "F") else "RGB")
+        )
         a = np.asarray(img)
         return a[..., None] if a.ndim == 2 else a
     if value is None:
-        raise DataError(f"{where} is empty (None); drop such rows first, e.g. ds.filter(lambda ex: ex[col] is not None)")
+        raise DataError(
+            f"{where} is empty (None); drop such rows first, e.g. ds.filter(lambda ex: ex[col] is not None)"
+        )
     if isinstance(value, dict) and ("bytes" in value or "path" in value):
         import datasets
 

@@ -11,6 +11,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -98,9 +99,13 @@ class Augment:
     # -- the map function ----------------------------------------------------------------------------------
     def __call__(self, examples: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(examples, Mapping):
-            raise ConfigTypeError(f"Augment is called by dataset.map with a dict of columns, got {type(examples).__name__}")
+            raise ConfigTypeError(
+                f"Augment is called by dataset.map with a dict of columns, got {type(examples).__name__}"
+            )
         image_col, label_col = _find_columns(examples, self.image_column, self.label_column)
-        if isinstance(examples[label_col], list | tuple | np.ndarray | torch.Tensor) and not _is_single_image(examples[image_col]):
+        if isinstance(examples[label_col], list | tuple | np.ndarray | torch.Tensor) and not _is_single_image(
+            examples[image_col]
+        ):
             return self._batched(examples, image_col, label_col)
         return self._single(examples, image_col, label_col)
 
@@ -246,14 +251,27 @@ def balance(
     labels = np.asarray(dataset.with_format("numpy")[label_col])
     if labels.dtype.kind not in "iu":
         raise DataError(f"label column {label_col!r} must hold integers, got dtype {labels.dtype}")
+    if labels.size and labels.min() < 0:
+        bad = int(np.argmin(labels))
+        raise DataError(
+            f"row {bad} of column {label_col!r} has the label {int(labels[bad])}, datasets' mark of a missing label; "
+            "drop those rows first, e.g. ds.filter(lambda ex: ex[col] >= 0)"
+        )
+    if np.unique(labels).size < 2:
+        raise DataError(
+            f"column {label_col!r} holds a single class ({int(labels[0])}); balancing needs at least 2 classes"
+        )
     prov.check_labels(labels)
     _check_class_names(dataset, label_col, prov)
     _check_image(dataset[0][image_col], prov, f"row 0 of column {image_col!r}")
     counts = {int(c): int(n) for c, n in zip(*np.unique(labels, return_counts=True), strict=True)}
     targets = sampling_targets(counts, sampling_strategy, prov)
     need = {c: t - counts.get(c, 0) for c, t in targets.items() if t > counts.get(c, 0)}
-    base = dataset if SYNTHETIC_COLUMN in dataset.column_names else dataset.add_column(
-        SYNTHETIC_COLUMN, [False] * len(dataset), feature=datasets.Value("bool"))
+    base = (
+        dataset
+        if SYNTHETIC_COLUMN in dataset.column_names
+        else dataset.add_column(SYNTHETIC_COLUMN, [False] * len(dataset), feature=datasets.Value("bool"))
+    )
     if not need:
         return base
     images, new_labels = prov.sample_counts(need, seed=seed, batch_size=batch_size)
@@ -291,10 +309,14 @@ def sampling_targets(counts: dict[int, int], strategy: Any, provider: Provider) 
     if callable(strategy) and not isinstance(strategy, str):
         strategy = strategy(dict(full))
         if not isinstance(strategy, Mapping):
-            raise ConfigTypeError(f"a callable sampling_strategy must return a dict label -> target, got {type(strategy).__name__}")
+            raise ConfigTypeError(
+                f"a callable sampling_strategy must return a dict label -> target, got {type(strategy).__name__}"
+            )
     if isinstance(strategy, str):
         if strategy not in STRATEGIES:
-            raise ConfigError(f"sampling_strategy {strategy!r} is unknown; use one of {STRATEGIES}, a float, a dict or a callable")
+            raise ConfigError(
+                f"sampling_strategy {strategy!r} is unknown; use one of {STRATEGIES}, a float, a dict or a callable"
+            )
         if strategy in ("auto", "not majority"):
             chosen = [c for c in full if full[c] != majority]
         elif strategy == "minority":
@@ -307,15 +329,19 @@ def sampling_targets(counts: dict[int, int], strategy: Any, provider: Provider) 
         return {c: majority for c in chosen}
     if isinstance(strategy, float | int) and not isinstance(strategy, bool):
         if not 0 < strategy <= 1:
-            raise ConfigError(f"a float sampling_strategy is the wanted ratio minority/majority in (0, 1], got {strategy}")
-        target = math.ceil(strategy * majority)
+            raise ConfigError(
+                f"a float sampling_strategy is the wanted ratio minority/majority in (0, 1], got {strategy}"
+            )
+        target = math.ceil(Fraction(repr(strategy)) * majority)  # exact: 0.28 * 25 is 7, not 7.000000000000001
         return {c: target for c in full if full[c] < target}
     if isinstance(strategy, Mapping):
         out = {}
         for key, target in strategy.items():
             c = label_index(key, provider.spec)
             if isinstance(target, bool) or not isinstance(target, int | np.integer) or target < 0:
-                raise ConfigError(f"sampling_strategy target for class {key!r} must be a non-negative integer, got {target!r}")
+                raise ConfigError(
+                    f"sampling_strategy target for class {key!r} must be a non-negative integer, got {target!r}"
+                )
             have = full.get(c, 0)
             if target < have:
                 raise ConfigError(
@@ -415,14 +441,14 @@ def _find_columns(example: Mapping[str, Any], image_col: str | None, label_col: 
         if col is not None and col not in example:
             raise DataError(f"{name} {col!r} not found; the data has the columns {keys}")
     if image_col is None:
-        image_col = _by_hint(keys, _IMAGE_NAME_HINTS, "image")
+        image_col = _by_hint(keys, _IMAGE_NAME_HINTS, "image", keys)
     if label_col is None:
-        label_col = _by_hint([k for k in keys if k != image_col], _LABEL_NAME_HINTS, "label")
+        label_col = _by_hint([k for k in keys if k != image_col], _LABEL_NAME_HINTS, "label", keys)
     return image_col, label_col
 
 
-def _by_hint(keys: list[str], hints: tuple[str, ...], what: str) -> str:
-    hit = [k for k in keys if k.lower() in hints]
+def _by_hint(candidates: list[str], hints: tuple[str, ...], what: str, keys: list[str]) -> str:
+    hit = [k for k in candidates if k.lower() in hints]
     if len(hit) == 1:
         return hit[0]
     if not hit:

@@ -46,12 +46,16 @@ class Provider:
 
     def __repr__(self) -> str:
         s = self.spec
-        return (f"Provider({str(self.path)!r}, {s.channels}x{s.height}x{s.width}, {s.num_classes} classes, "
-                f"arch={self.generator.cfg.arch}, step={self.meta.get('step')})")
+        return (
+            f"Provider({str(self.path)!r}, {s.channels}x{s.height}x{s.width}, {s.num_classes} classes, "
+            f"arch={self.generator.cfg.arch}, step={self.meta.get('step')})"
+        )
 
     def __reduce__(self):
         if self.path is None:
-            raise ConfigTypeError("a Provider built in memory cannot be pickled; save it with ganaug.train(out=...) and load_provider")
+            raise ConfigTypeError(
+                "a Provider built in memory cannot be pickled; save it with ganaug.train(out=...) and load_provider"
+            )
         return (_load_verified, (str(self.path), self.content_hash))
 
     def to(self, device: str | torch.device) -> Provider:
@@ -84,13 +88,15 @@ class Provider:
         return t
 
     @torch.inference_mode()
-    def sample(self, labels: Any, seed: int | None = None, batch_size: int = 1024) -> torch.Tensor:
+    def sample(self, labels: Any, seed: int | None = None, batch_size: int = 256) -> torch.Tensor:
         """Generate one image per label: a uint8 tensor N×C×H×W on the CPU.
 
         The same ``seed`` and labels give the same images, whatever ``batch_size``; ``seed=None`` draws fresh
         randomness from torch's global generator.
         """
         y = self.check_labels(labels)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0):
+            raise ConfigError(f"seed must be a non-negative integer or None, got {seed!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         n = y.numel()
@@ -106,8 +112,9 @@ class Provider:
             out[lo : lo + batch_size] = ((x.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8).cpu()
         return out
 
-    def sample_counts(self, counts: Mapping[int | str, int], seed: int | None = None,
-                      batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample_counts(
+        self, counts: Mapping[int | str, int], seed: int | None = None, batch_size: int = 256
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Generate ``counts[label]`` images per label (labels as ints or class names); returns (images, labels)."""
         labels = counts_to_labels(counts, self.spec)
         return self.sample(labels, seed=seed, batch_size=batch_size), labels
@@ -155,7 +162,9 @@ def load_provider(path: str | os.PathLike[str], device: str | torch.device = "cp
         spec = ImageSpec.from_dict(meta["spec"])
         mcfg = ModelConfig.from_dict(meta["model"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{Path(path) / ckpt.META_FILE} describes no valid model ({exc}); the checkpoint is damaged") from exc
+        raise CheckpointError(
+            f"{Path(path) / ckpt.META_FILE} describes no valid model ({exc}); the checkpoint is damaged"
+        ) from exc
     state = ckpt.load_generator_state(path, meta)
     gen = build_generator(spec, mcfg)
     missing, unexpected = _key_diff(gen.state_dict(), state)
@@ -167,15 +176,31 @@ def load_provider(path: str | os.PathLike[str], device: str | torch.device = "cp
     try:
         gen.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"weights in {path} do not fit the model in {ckpt.META_FILE}: {str(exc).splitlines()[0]}") from exc
-    return Provider(gen, meta, path).to(device)
+        sizes = "; ".join(line.strip() for line in str(exc).splitlines()[1:4] if line.strip())
+        raise CheckpointError(
+            f"weights in {path} do not fit the model in {ckpt.META_FILE} ({sizes}); the weights and meta come from "
+            "different runs: retrain, or restore the matching meta.json"
+        ) from exc
+    # channels_last: ~1.5x faster transposed convolutions on CPU (benchmarks/speed.py), same interface
+    return Provider(gen.to(memory_format=torch.channels_last), meta, path).to(device)
 
 
 def _key_diff(expected: Mapping[str, Any], got: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     return sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
 
 
+_IMPORT_PID = os.getpid()
+
+
+def _single_thread_if_forked() -> None:
+    """In a process forked after torch ran OpenMP work (``datasets.map(num_proc=...)``), the first parallel
+    region can deadlock; one intra-op thread per worker avoids it (the workers are the parallelism)."""
+    if os.getpid() != _IMPORT_PID and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
 def _load_verified(path: str, content_hash: str) -> Provider:
+    _single_thread_if_forked()
     provider = load_provider(path)
     if provider.content_hash != content_hash:
         raise CheckpointError(f"the checkpoint at {path} changed since this provider was pickled; reload it")
@@ -192,7 +217,9 @@ def as_provider(provider: Provider | str | os.PathLike[str] | None) -> Provider:
         return provider
     if isinstance(provider, str | os.PathLike):
         return load_provider(provider)
-    raise ConfigTypeError(f"provider must be a ganaug.Provider, a checkpoint path or None, got {type(provider).__name__}")
+    raise ConfigTypeError(
+        f"provider must be a ganaug.Provider, a checkpoint path or None, got {type(provider).__name__}"
+    )
 
 
 def labels_for_counts(counts: Sequence[int]) -> torch.Tensor:

@@ -148,13 +148,12 @@ def _make_fabric(fab: FabricConfig, out: Path):
     from lightning_fabric import Fabric
     from lightning_fabric.loggers import CSVLogger
 
-    loggers = [CSVLogger(root_dir=str(out), name="logs", version=0)]
+    loggers = [CSVLogger(root_dir=str(out), name="logs")]  # a new version per run: resume keeps old logs
     try:
+        import tensorboard  # noqa: F401  (only when installed)
         from lightning_fabric.loggers import TensorBoardLogger
 
-        import tensorboard  # noqa: F401  (only when installed)
-
-        loggers.append(TensorBoardLogger(root_dir=str(out), name="tb", version=0))
+        loggers.append(TensorBoardLogger(root_dir=str(out), name="tb"))
     except ImportError:
         pass
     try:
@@ -170,8 +169,16 @@ def _make_fabric(fab: FabricConfig, out: Path):
         raise ConfigError(f"Fabric refused the settings {fab.to_dict()}: {exc}") from exc
 
 
-def _worker(fabric, data: LabelledImages, out_dir: str, cfg: TrainConfig, mcfg: ModelConfig, fab: FabricConfig,
-            resume: bool, progress: bool) -> None:
+def _worker(
+    fabric,
+    data: LabelledImages,
+    out_dir: str,
+    cfg: TrainConfig,
+    mcfg: ModelConfig,
+    fab: FabricConfig,
+    resume: bool,
+    progress: bool,
+) -> None:
     out = Path(out_dir)
     spec = data.spec
     policy = parse_policy(cfg.diffaug)
@@ -185,7 +192,9 @@ def _worker(fabric, data: LabelledImages, out_dir: str, cfg: TrainConfig, mcfg: 
     if resume:
         state = ckpt.load_trainer_state(out)
         if state.get("data_fingerprint") != fingerprint:
-            raise CheckpointError(f"{out} was trained on other data (fingerprint differs); resume with the same dataset")
+            raise CheckpointError(
+                f"{out} was trained on other data (fingerprint differs); resume with the same dataset"
+            )
         if state.get("model") != mcfg.to_dict():
             raise CheckpointError(f"{out} was trained with the model {state.get('model')}, not {mcfg.to_dict()}")
         gen_net.load_state_dict(state["G"])
@@ -200,15 +209,16 @@ def _worker(fabric, data: LabelledImages, out_dir: str, cfg: TrainConfig, mcfg: 
     if ema is not None:
         ema.to(fabric.device)
 
+    n_world, rank = fabric.world_size, fabric.global_rank
     images, labels = data.images, data.labels
     by_class = [torch.nonzero(labels == c).flatten() for c in range(spec.num_classes)]
     present = torch.tensor([c for c in range(spec.num_classes) if len(by_class[c])])
-    n_world, rank = fabric.world_size, fabric.global_rank
     meta_base = {
         "spec": spec.to_dict(),
         "model": mcfg.to_dict(),
         "train": cfg.to_dict(),
         "fabric": fab.to_dict(),
+        "world_size": n_world,
         "data_fingerprint": fingerprint,
         "data_class_counts": data.class_counts(),
         "image_column": data.image_column,
@@ -225,7 +235,9 @@ def _worker(fabric, data: LabelledImages, out_dir: str, cfg: TrainConfig, mcfg: 
         g = torch.Generator().manual_seed(_step_seed(cfg.seed, step, rank))
         if cfg.class_balanced:
             cls = present[torch.randint(len(present), (cfg.batch_size,), generator=g)]
-            idx = torch.stack([by_class[c][torch.randint(len(by_class[c]), (1,), generator=g)] for c in cls.tolist()]).flatten()
+            idx = torch.stack(
+                [by_class[c][torch.randint(len(by_class[c]), (1,), generator=g)] for c in cls.tolist()]
+            ).flatten()
         else:
             idx = torch.randint(len(labels), (cfg.batch_size,), generator=g)
         real = (images[idx].to(fabric.device, torch.float32) / 127.5) - 1.0
@@ -265,17 +277,36 @@ def _worker(fabric, data: LabelledImages, out_dir: str, cfg: TrainConfig, mcfg: 
             }
             fabric.log_dict(metrics, step=done)
             if bar is not None:
-                bar.set_postfix(loss_d=f"{metrics['loss_d']:.3f}", loss_g=f"{metrics['loss_g']:.3f}",
-                                img_s=f"{metrics['images_per_s']:.0f}")
+                bar.set_postfix(
+                    loss_d=f"{metrics['loss_d']:.3f}",
+                    loss_g=f"{metrics['loss_g']:.3f}",
+                    img_s=f"{metrics['images_per_s']:.0f}",
+                )
         if bar is not None:
             bar.update(1)
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             sampler = ema if ema is not None else _unwrap(fabric, gen_net)
             if fabric.is_global_zero:
-                _save(out, done, sampler, _unwrap(fabric, gen_net), _unwrap(fabric, disc_net), ema, opt_g, opt_d, meta_base, cfg)
+                _save(
+                    out,
+                    done,
+                    sampler,
+                    _unwrap(fabric, gen_net),
+                    _unwrap(fabric, disc_net),
+                    ema,
+                    opt_g,
+                    opt_d,
+                    meta_base,
+                    cfg,
+                )
             fabric.barrier()
         if cfg.sample_every and done % cfg.sample_every == 0 and fabric.is_global_zero:
-            _sample_grid(ema if ema is not None else _unwrap(fabric, gen_net), spec, out / "samples" / f"step-{done:07d}.png", cfg.seed)
+            _sample_grid(
+                ema if ema is not None else _unwrap(fabric, gen_net),
+                spec,
+                out / "samples" / f"step-{done:07d}.png",
+                cfg.seed,
+            )
     if bar is not None:
         bar.close()
     if fabric.is_global_zero:
@@ -346,8 +377,18 @@ def recalibrate_batchnorm(gen: nn.Module, seed: int, batches: int = 20, batch_si
     return model.eval()
 
 
-def _save(out: Path, step: int, sampler: nn.Module, gen_net: nn.Module, disc_net: nn.Module, ema: nn.Module | None,
-          opt_g, opt_d, meta_base: dict[str, Any], cfg: TrainConfig) -> None:
+def _save(
+    out: Path,
+    step: int,
+    sampler: nn.Module,
+    gen_net: nn.Module,
+    disc_net: nn.Module,
+    ema: nn.Module | None,
+    opt_g,
+    opt_d,
+    meta_base: dict[str, Any],
+    cfg: TrainConfig,
+) -> None:
     state = {
         "step": step,
         "G": gen_net.state_dict(),

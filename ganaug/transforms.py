@@ -12,7 +12,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from .errors import ConfigError, ConfigTypeError, DataError
-from .hf import _check_image, images_like
+from .hf import _check_image, _scalar_label, images_like
 from .provider import Provider, _load_verified, as_provider, counts_to_labels
 
 
@@ -29,8 +29,13 @@ class SyntheticSwap(v2.Transform):
     provider's path and weight hash, so DataLoader workers load their own copy.
     """
 
-    def __init__(self, provider: Provider | str | os.PathLike[str] | None = None, p: float = 0.5,
-                 buffer_size: int = 256, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        provider: Provider | str | os.PathLike[str] | None = None,
+        p: float = 0.5,
+        buffer_size: int = 256,
+        seed: int | None = None,
+    ) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
             raise ConfigError(f"p must be a probability in [0, 1], got {p!r}")
@@ -45,15 +50,18 @@ class SyntheticSwap(v2.Transform):
         self._buffers: dict[int, list[torch.Tensor]] = {}
 
     def __reduce__(self):
-        return (_rebuild_swap, (str(self.provider.path), self.provider.content_hash, self.p, self.buffer_size, self.seed))
+        return (
+            _rebuild_swap,
+            (str(self.provider.path), self.provider.content_hash, self.p, self.buffer_size, self.seed),
+        )
 
     def forward(self, *inputs: Any) -> Any:
         sample = inputs if len(inputs) > 1 else inputs[0]
         image, label, rebuild = _split_sample(sample)
-        y = int(self.provider.check_labels([int(label)])[0])
+        y = int(self.provider.check_labels([_scalar_label(label, "the label")])[0])
+        _check_image(image, self.provider, "the image")
         if torch.rand(1, generator=self._gen).item() >= self.p:
             return sample
-        _check_image(image, self.provider, "the image")
         new = images_like(self._take(y), image)[0]
         if isinstance(image, tv_tensors.Image):
             new = tv_tensors.Image(new)
@@ -94,9 +102,15 @@ class SyntheticDataset(Dataset):
     whatever ``transform`` makes of them. Combine with real data through ``torch.utils.data.ConcatDataset``.
     """
 
-    def __init__(self, provider: Provider | str | os.PathLike[str] | None = None,
-                 counts: Mapping[int | str, int] | None = None, per_class: int | None = None,
-                 transform: Any = None, seed: int = 0, chunk_size: int = 512) -> None:
+    def __init__(
+        self,
+        provider: Provider | str | os.PathLike[str] | None = None,
+        counts: Mapping[int | str, int] | None = None,
+        per_class: int | None = None,
+        transform: Any = None,
+        seed: int = 0,
+        chunk_size: int = 512,
+    ) -> None:
         self.provider = as_provider(provider)
         if (counts is None) == (per_class is None):
             raise ConfigError("give exactly one of counts={label: n} or per_class=n")

@@ -38,8 +38,13 @@ def tiny_provider_dir(tmp_path_factory, small_ds):
     from ganaug.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("tiny_provider")
-    train(small_ds, out, config=TrainConfig(steps=40, batch_size=32, checkpoint_every=20, ema_decay=0.9),
-          model=ModelConfig(g_width=8, d_width=8), progress=False)
+    train(
+        small_ds,
+        out,
+        config=TrainConfig(steps=40, batch_size=32, checkpoint_every=20, ema_decay=0.9),
+        model=ModelConfig(g_width=8, d_width=8),
+        progress=False,
+    )
     return out
 
 

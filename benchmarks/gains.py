@@ -1,0 +1,475 @@
+"""Downstream gains: does GAN augmentation beat honest baselines on small / imbalanced MNIST?
+
+One recipe per regime is built as a dict and run with ``ganaug.recipe.recipe_from_dict`` +
+``ganaug.recipe.run_recipe(recipe, guard=False, progress=False)``. The Runner draws the training set from
+mnist-mini train, trains the GAN on that training set alone, trains one SmallCNN per arm and seed with the same
+budget, and evaluates every arm on the untouched real 10k test set. Validation rows come from the unused part
+of the pool (``experiment.validation = "pool"``, 50 per class, set aside BEFORE the training rows are drawn,
+so majority classes keep 450).
+
+Regimes (``--regimes``):
+
+* ``imb10`` / ``imb100``: digits 5-9 cut to 50 / 5 images (0-4 keep 450); synthetic mode ``balance`` (fill
+  every class up to the majority); arms real, oversample, class_weighted, smote, classical, gan,
+  gan+classical, gan+filter. GAN batch 128.
+* ``low10`` / ``low20`` / ``low50``: 10 / 20 / 50 images per class; synthetic mode ``augment`` with
+  ``--low-ratio`` (default 5.0: synthetic rows = 5 × real); arms real, classical, gan, gan+classical,
+  gan+filter (oversampling, class weights and SMOTE do nothing on balanced data). GAN batch 64 (as in
+  ``recipes/lowdata-mnist.toml``).
+* ``full``: all 450 per class, the real-data ceiling: arms real and classical only (no GAN).
+
+The seeds (``--seeds``) are the classifier seeds (initialisation, batches, the gan+filter judge). The
+training subset (``experiment.seed``) and the GAN (``gan.seed``) are fixed at 0 within a regime, so the
+intervals describe classifier noise given one draw and one GAN; vary them with
+``--set experiment.seed=1 --set gan.seed=1 --tag draw1``.
+
+Output (``benchmarks/results/gains[-<tag>].json/.md/.png``): for each regime and arm the mean ± std over
+seeds of test accuracy, balanced accuracy and minority-class recall (mean recall over digits 5-9, imbalance
+regimes), taken from the Runner's report (``arms``); the gain of every arm over ``real`` (``gains_vs_real_test``);
+and the headline: the best GAN arm vs the best non-GAN arm, both chosen on VALIDATION balanced accuracy, as a
+paired test difference with a 95 % t-interval over seeds (``headline``, computed by the Runner with
+``ganaug.recipe.paired_ci``). The JSON holds every full report, the recipes, and wall times. Run directories
+go to ``runs/bench/<tag>/<regime>`` (git-ignored; the Runner reuses a GAN there when recipe and data match:
+``--fresh`` retrains).
+
+Run (from the repository root, on a quiet machine)::
+
+    .venv/bin/python benchmarks/gains.py --dry-run           # print the plan and a time estimate
+    .venv/bin/python benchmarks/gains.py --quick             # imb100 + low20, 3 seeds: <= 15 min on 2 cores
+    .venv/bin/python benchmarks/gains.py                     # all regimes, seeds 0-4 (about an hour on 2 cores)
+    .venv/bin/python benchmarks/gains.py --set gan.diffaug=translation,cutout --tag diffaug
+    .venv/bin/python benchmarks/gains.py --smoke             # plumbing check, < 60 s; writes results/smoke/
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import (  # noqa: E402
+    REPO,
+    SMOKE_BANNER,
+    configure,
+    machine_line,
+    machine_record,
+    md_table,
+    pm,
+    results_dir,
+    save_figure,
+    write_results,
+)
+from ganaug.recipe import apply_override  # noqa: E402
+
+NAME = "gains"
+MINORITY = [5, 6, 7, 8, 9]
+IMB_ARMS = ["real", "oversample", "class_weighted", "smote", "classical", "gan", "gan+classical", "gan+filter"]
+LOW_ARMS = ["real", "classical", "gan", "gan+classical", "gan+filter"]
+FULL_ARMS = ["real", "classical"]
+REGIMES: dict[str, dict[str, Any]] = {
+    "imb10": {
+        "experiment": {"kind": "imbalance", "minority_classes": MINORITY, "minority_count": 50},
+        "arms": IMB_ARMS,
+    },
+    "imb100": {
+        "experiment": {"kind": "imbalance", "minority_classes": MINORITY, "minority_count": 5},
+        "arms": IMB_ARMS,
+    },
+    "low10": {"experiment": {"kind": "per_class", "per_class": 10}, "arms": LOW_ARMS},
+    "low20": {"experiment": {"kind": "per_class", "per_class": 20}, "arms": LOW_ARMS},
+    "low50": {"experiment": {"kind": "per_class", "per_class": 50}, "arms": LOW_ARMS},
+    "full": {"experiment": {"kind": "none"}, "arms": FULL_ARMS},
+}
+from ganaug.recipe import GAN_ARMS  # noqa: E402
+
+# ---------------------------------------------------------------------------------------------------------
+# recipes
+
+
+def regime_recipe(regime: str, args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
+    """The recipe dict of one regime (before ``recipe_from_dict``); ``--set`` overrides applied last."""
+    spec = REGIMES[regime]
+    low = spec["experiment"]["kind"] == "per_class"
+    raw: dict[str, Any] = {
+        "name": f"bench-{regime}",
+        "description": f"benchmarks/gains.py regime {regime}",
+        "output_dir": str(run_dir),
+        "seeds": list(args.seeds),
+        "arms": list(spec["arms"]),
+        "data": {"source": "mnist-mini", "train_split": "train", "test_split": "test"},
+        "experiment": {
+            **copy.deepcopy(spec["experiment"]),
+            "validation": "pool",
+            "validation_per_class": 50,
+            "seed": 0,
+        },
+        "gan": {"steps": args.gan_steps, "batch_size": 64 if low else 128, "seed": 0},
+        "synthetic": (
+            {"mode": "augment", "ratio": args.low_ratio, "seed": 0}
+            if low
+            else {"mode": "balance", "sampling_strategy": "auto", "seed": 0}
+        ),
+        "classifier": {"steps": args.classifier_steps, "batch_size": args.classifier_batch},
+        "guard": {"against": "best_baseline", "metric": "balanced_accuracy"},
+    }
+    if args.smoke:  # plumbing only: a 500-row test split carved from the pool keeps evaluation cheap
+        raw["data"].update({"test_split": "", "test_fraction": 0.1})
+    for item in args.set:
+        apply_override(raw, item)
+    return raw
+
+
+# ---------------------------------------------------------------------------------------------------------
+# plan and estimate
+
+
+def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
+    rows = []
+    for regime in args.regimes:
+        raw = regime_recipe(regime, args, Path("."))
+        arms, n = raw["arms"], len(raw["seeds"])
+        clf_runs = len(arms) * n + (n if "gan+filter" in arms else 0)  # + one judge per seed for gan+filter
+        gan = any(a in GAN_ARMS for a in arms)
+        gan_s = raw["gan"]["steps"] * args.est_gan_step_s * raw["gan"]["batch_size"] / 128 if gan else 0.0
+        clf_s = clf_runs * (
+            raw["classifier"]["steps"] * args.est_clf_step_s * raw["classifier"]["batch_size"] / 64
+            + args.est_run_overhead_s
+        )
+        rows.append(
+            {
+                "regime": regime,
+                "arms": arms,
+                "seeds": n,
+                "classifier_runs": clf_runs,
+                "gan": gan,
+                "gan_steps": raw["gan"]["steps"] if gan else 0,
+                "estimate_s": gan_s + clf_s + args.est_regime_overhead_s,
+            }
+        )
+    return rows
+
+
+def print_plan(rows: list[dict[str, Any]], args: argparse.Namespace) -> float:
+    total = sum(r["estimate_s"] for r in rows)
+    print(
+        f"plan: {len(rows)} regime(s), {sum(r['classifier_runs'] for r in rows)} classifier runs "
+        f"({args.classifier_steps} steps × batch {args.classifier_batch}), {sum(r['gan'] for r in rows)} GAN(s) "
+        f"({args.gan_steps} steps); estimate {total / 60:.1f} min at {args.est_gan_step_s} s per GAN step "
+        f"(batch 128), {args.est_clf_step_s} s per classifier step (batch 64), {args.est_run_overhead_s} s per run"
+    )
+    for r in rows:
+        print(
+            f"  {r['regime']:7s} {len(r['arms'])} arms × {r['seeds']} seeds = {r['classifier_runs']} runs, "
+            f"GAN {r['gan_steps']} steps, ~{r['estimate_s'] / 60:.1f} min",
+            flush=True,
+        )
+    return total
+
+
+# ---------------------------------------------------------------------------------------------------------
+# summary, markdown, plot
+
+
+def summarize(regime: str, report: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of the tables, copied from the Runner's report (nothing recomputed)."""
+    arms = {}
+    for arm, e in report["arms"].items():
+        arms[arm] = {
+            k: e.get(k)
+            for k in (
+                "test_accuracy_mean",
+                "test_accuracy_std",
+                "test_balanced_accuracy_mean",
+                "test_balanced_accuracy_std",
+                "test_minority_recall_mean",
+                "test_minority_recall_std",
+                "validation_balanced_accuracy_mean",
+                "validation_balanced_accuracy_std",
+            )
+        }
+        arms[arm]["gain_vs_real_test"] = report.get("gains_vs_real_test", {}).get(arm)
+    out = {
+        "arms": arms,
+        "headline": report.get("headline") or {},
+        "minority_classes": report["data"]["minority_classes"],
+        "train_class_counts": report["data"]["train_class_counts"],
+        "validation_class_counts": report["data"]["validation_class_counts"],
+        "synthetic_class_counts": report["gan"].get("synthetic_class_counts"),
+        "gan_source": report["gan"].get("source"),
+        "filter_pass_rate": report["gan"].get("filter_pass_rate"),
+        "timings": report.get("timings", {}),
+    }
+    if REGIMES[regime]["experiment"]["kind"] == "imbalance" and out["minority_classes"] != MINORITY:
+        out["warning"] = f"the Runner's minority classes are {out['minority_classes']}, not {MINORITY}"
+    return out
+
+
+def _pts(x: float | None) -> str:
+    return "n/a" if x is None or x != x else f"{x * 100:+.2f}"
+
+
+def markdown(res: dict[str, Any]) -> str:
+    st = res["settings"]
+    lines = [
+        f"# ganaug downstream gains{' — ' + st['tag'] if st['tag'] else ''}",
+        "",
+        f"Machine: {machine_line(res['machine'])}",
+        SMOKE_BANNER if res["settings"]["smoke"] else "",
+        "",
+        f"mnist-mini; seeds {st['seeds']} (classifier seeds; training subset and GAN fixed per regime); GAN "
+        f"{st['gan_steps']} steps; classifier {st['classifier_steps']} steps × batch {st['classifier_batch']}; "
+        f"validation: 50 unused pool images per class; test: the real 10k test set"
+        f"{' (smoke: 500 rows carved from the pool)' if st['smoke'] else ''}. "
+        f"Overrides: {st['set'] or 'none'}. All values in % (mean ± std over seeds).",
+        "",
+        "## Headline: best GAN arm vs best non-GAN arm (both chosen on validation balanced accuracy)",
+        "",
+    ]
+    rows = []
+    for regime, r in res["regimes"].items():
+        h = r["summary"]["headline"]
+        if h:
+            rows.append(
+                [
+                    regime,
+                    f"`{h['best_gan_arm']}`",
+                    f"`{h['best_baseline_arm']}`",
+                    _pts(h["test_diff_mean"]),
+                    f"[{_pts(h['test_diff_ci95'][0])}, {_pts(h['test_diff_ci95'][1])}]",
+                    len(h["diffs"]),
+                ]
+            )
+        else:
+            rows.append([regime, "—", "—", "—", "—", "—"])
+    lines += [
+        md_table(["regime", "best GAN arm", "best non-GAN arm", "test bal. acc. diff (pts)", "95 % CI", "seeds"], rows),
+        "",
+    ]
+    for regime, r in res["regimes"].items():
+        s = r["summary"]
+        lines += [
+            f"## {regime}",
+            "",
+            f"Training set per class {s['train_class_counts']}; synthetic rows added "
+            f"{s['synthetic_class_counts']}; GAN: {s['gan_source']}; wall time {r['wall_s']:.0f} s.",
+            "",
+        ]
+        if s.get("warning"):
+            lines += [f"**Warning:** {s['warning']}", ""]
+        arm_rows = []
+        for arm, e in s["arms"].items():
+            g = e["gain_vs_real_test"]
+            arm_rows.append(
+                [
+                    f"`{arm}`",
+                    pm(e["test_accuracy_mean"], e["test_accuracy_std"], 100),
+                    pm(e["test_balanced_accuracy_mean"], e["test_balanced_accuracy_std"], 100),
+                    pm(e["test_minority_recall_mean"], e["test_minority_recall_std"], 100),
+                    pm(e["validation_balanced_accuracy_mean"], e["validation_balanced_accuracy_std"], 100),
+                    "—" if g is None else f"{_pts(g['mean'])} [{_pts(g['ci95'][0])}, {_pts(g['ci95'][1])}]",
+                ]
+            )
+        lines += [
+            md_table(
+                [
+                    "arm",
+                    "test acc.",
+                    "test bal. acc.",
+                    "test minority recall (5-9)",
+                    "val. bal. acc.",
+                    "bal. acc. gain vs real (pts, 95 % CI)",
+                ],
+                arm_rows,
+            ),
+            "",
+        ]
+    lines += [
+        "## Wall time",
+        "",
+        md_table(
+            ["regime", "wall s", "GAN s", "classifiers s"],
+            [
+                [
+                    k,
+                    f"{r['wall_s']:.0f}",
+                    f"{r['summary']['timings'].get('gan_s', 0):.0f}",
+                    f"{r['summary']['timings'].get('classifiers_s', 0):.0f}",
+                ]
+                for k, r in res["regimes"].items()
+            ],
+        ),
+        "",
+        f"Total {res['wall_s']:.0f} s (estimate was {res['estimate_s']:.0f} s).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(res: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    regimes = list(res["regimes"])
+    arms = [a for a in IMB_ARMS if any(a in res["regimes"][r]["summary"]["arms"] for r in regimes)]
+    arms += [a for r in regimes for a in res["regimes"][r]["summary"]["arms"] if a not in arms]
+    colors = {a: plt.get_cmap("tab10")(i % 10) for i, a in enumerate(arms)}
+    fig, ax = plt.subplots(figsize=(max(7, 1.6 * len(regimes) + 3.5), 4.2))
+    width, labelled = 0.8 / len(arms), set()
+    lows = []
+    for i, regime in enumerate(regimes):
+        present = [a for a in arms if a in res["regimes"][regime]["summary"]["arms"]]
+        for j, arm in enumerate(present):
+            e = res["regimes"][regime]["summary"]["arms"][arm]
+            m, s = e["test_balanced_accuracy_mean"], e["test_balanced_accuracy_std"] or 0.0
+            x = i + (j - (len(present) - 1) / 2) * width
+            ax.bar(
+                x,
+                m,
+                width,
+                yerr=s,
+                capsize=2,
+                color=colors[arm],
+                hatch="//" if arm in GAN_ARMS else None,
+                edgecolor="white",
+                label=None if arm in labelled else arm,
+            )
+            labelled.add(arm)
+            lows.append(m - s)
+    ax.set_xticks(range(len(regimes)))
+    ax.set_xticklabels(regimes)
+    ax.set_ylim(max(0.0, min(lows, default=0.0) - 0.05), 1.0)
+    ax.set_ylabel("test balanced accuracy (mean ± std over seeds)")
+    ax.set_title("ganaug downstream gains" + (f" ({res['settings']['tag']})" if res["settings"]["tag"] else ""))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="arm (hatched: GAN)", title_fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------
+# main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--regimes", nargs="+", choices=list(REGIMES), default=None, help="default: all")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="classifier seeds (default 0 1 2 3 4)")
+    p.add_argument("--gan-steps", type=int, default=None, help="default 2000 (quick 1500)")
+    p.add_argument("--classifier-steps", type=int, default=None, help="default 1000 (quick 600)")
+    p.add_argument("--classifier-batch", type=int, default=64)
+    p.add_argument("--low-ratio", type=float, default=5.0, help="synthetic rows per real row in the low-data regimes")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override applied to every regime's recipe (TOML value), e.g. gan.diffaug=translation,cutout",
+    )
+    p.add_argument("--tag", default=None, help="name of this variant: gains-<tag>.json/.md/.png, runs/bench/<tag>/")
+    p.add_argument("--quick", action="store_true", help="imb100 + low20, 3 seeds, GAN 1500 / classifier 600 steps")
+    p.add_argument("--smoke", action="store_true", help="tiny everything (< 60 s); writes to <out>/smoke/")
+    p.add_argument("--out", default=None, help="results directory (default benchmarks/results)")
+    p.add_argument("--run-root", default=str(REPO / "runs" / "bench"), help="parent of the run directories")
+    p.add_argument("--fresh", action="store_true", help="delete each regime's run directory first (no GAN reuse)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and the estimate, run nothing")
+    p.add_argument("--threads", type=int, default=None)
+    est = p.add_argument_group("estimate (2 quiet CPU cores)")
+    est.add_argument("--est-gan-step-s", type=float, default=0.07, help="seconds per GAN step at batch 128")
+    est.add_argument("--est-clf-step-s", type=float, default=0.02, help="seconds per classifier step at batch 64")
+    est.add_argument("--est-run-overhead-s", type=float, default=2.5, help="per classifier run: set-up + evaluation")
+    est.add_argument(
+        "--est-regime-overhead-s", type=float, default=15.0, help="per regime: data, synthetic rows, report"
+    )
+    a = p.parse_args(argv)
+    if a.quick and a.smoke:
+        p.error("--quick and --smoke exclude each other")
+    if a.smoke:
+        defaults = {"regimes": ["imb100", "low10", "full"], "seeds": [0, 1], "gan_steps": 3, "classifier_steps": 3}
+    elif a.quick:
+        defaults = {"regimes": ["imb100", "low20"], "seeds": [0, 1, 2], "gan_steps": 1500, "classifier_steps": 600}
+        a.tag = a.tag or "quick"
+    else:
+        defaults = {"regimes": list(REGIMES), "seeds": [0, 1, 2, 3, 4], "gan_steps": 2000, "classifier_steps": 1000}
+    for k, v in defaults.items():
+        if getattr(a, k) is None:
+            setattr(a, k, v)
+    return a
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any] | None:
+    args = parse_args(argv)
+    configure(args.threads)
+    rows = plan(args)
+    estimate = print_plan(rows, args)
+    if args.dry_run:
+        return None
+    from ganaug.recipe import recipe_from_dict, run_recipe
+
+    out_dir = results_dir(args.out, args.smoke)
+    name = f"{NAME}-{args.tag}" if args.tag else NAME
+    tmp = tempfile.TemporaryDirectory(prefix="ganaug-gains-") if args.smoke else None
+    root = Path(tmp.name) if tmp else Path(args.run_root) / (args.tag or "default")
+    t0 = time.perf_counter()
+    regimes: dict[str, Any] = {}
+    try:
+        for regime in args.regimes:
+            run_dir = root / regime
+            if args.fresh and run_dir.exists():
+                shutil.rmtree(run_dir)
+            raw = regime_recipe(regime, args, run_dir)
+            recipe = recipe_from_dict(copy.deepcopy(raw))
+            print(f"[{regime}] running {len(recipe.arms)} arms × {len(recipe.seeds)} seeds in {run_dir}", flush=True)
+            tr = time.perf_counter()
+            report = run_recipe(recipe, guard=False, progress=False)
+            wall = time.perf_counter() - tr
+            regimes[regime] = {
+                "recipe": raw,
+                "run_dir": str(run_dir),
+                "wall_s": wall,
+                "summary": summarize(regime, report),
+                "report": report,
+            }
+            h = regimes[regime]["summary"]["headline"]
+            msg = (
+                (
+                    f"{h['best_gan_arm']} - {h['best_baseline_arm']} = {_pts(h['test_diff_mean'])} pts test bal. acc. "
+                    f"(95 % CI {_pts(h['test_diff_ci95'][0])} to {_pts(h['test_diff_ci95'][1])})"
+                )
+                if h
+                else "no GAN arm"
+            )
+            print(f"[{regime}] done in {wall:.0f} s: {msg}", flush=True)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    res = {
+        "benchmark": NAME,
+        "machine": machine_record("cpu"),
+        "settings": vars(args),
+        "seeds": {"classifier_seeds": args.seeds, "experiment_seed": 0, "gan_seed": 0, "synthetic_seed": 0},
+        "plan": rows,
+        "estimate_s": estimate,
+        "regimes": regimes,
+        "wall_s": time.perf_counter() - t0,
+    }
+    png = plot(res, out_dir / f"{name}.png")
+    js, md = write_results(out_dir, name, res, markdown(res) + f"\n![balanced accuracy per arm]({png.name})\n")
+    print(f"wrote {js}, {md} and {png} ({res['wall_s']:.0f} s)")
+    return res
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""Run reports: ``report.json`` (every number), ``report.md`` (for people) and PNG plots."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from ._io import atomic_write, atomic_write_json
+
+_METRICS = (("balanced_accuracy", "bal. acc."), ("accuracy", "accuracy"), ("macro_f1", "macro-F1"))
+
+
+def _pm(entry: dict[str, Any], key: str) -> str:
+    mean, std = entry.get(f"{key}_mean"), entry.get(f"{key}_std")
+    if mean is None:
+        return "—"
+    return f"{mean:.4f} ± {std:.4f}"
+
+
+def _pts(x: float) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * 100:+.2f}"
+
+
+def summary_table(report: dict[str, Any]) -> str:
+    arms = report["arms"]
+    has_min = any("test_minority_recall_mean" in e for e in arms.values())
+    head = ["arm", "test bal. acc.", "test accuracy", "test macro-F1"]
+    if has_min:
+        head.append("test minority recall")
+    head += ["validation bal. acc.", "gain vs real (pts, 95 % CI)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    gains = report.get("gains_vs_real_test", {})
+    for arm, e in arms.items():
+        g = gains.get(arm)
+        gain = "—" if g is None else f"{_pts(g['mean'])} [{_pts(g['ci95'][0])}, {_pts(g['ci95'][1])}]"
+        row = [f"`{arm}`", _pm(e, "test_balanced_accuracy"), _pm(e, "test_accuracy"), _pm(e, "test_macro_f1")]
+        if has_min:
+            row.append(_pm(e, "test_minority_recall"))
+        row += [_pm(e, "validation_balanced_accuracy"), gain]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    r = report["recipe"]
+    d = report["data"]
+    h = report.get("headline") or {}
+    g = report["guard"]
+    t = report["timings"]
+    parts = [
+        f"# {r['name']}",
+        "",
+        r.get("description", ""),
+        "",
+        f"Seeds {r['seeds']}; classifier: {r['classifier']['steps']} steps × batch "
+        f"{r['classifier']['batch_size']} for every arm; "
+        f"all arms evaluated on the same {d['test_rows']} test rows.",
+        "",
+        f"Training set per class: {d['train_class_counts']}; validation: {d['validation_class_counts']}; "
+        f"synthetic rows added: {report['gan'].get('synthetic_class_counts')}.",
+        f"GAN: {report['gan'].get('source')}.",
+        "",
+        "## Results (mean ± std over seeds)",
+        "",
+        summary_table(report),
+        "",
+    ]
+    if h:
+        parts += [
+            "## Headline",
+            "",
+            f"Best GAN arm `{h['best_gan_arm']}` vs best non-GAN arm `{h['best_baseline_arm']}` (both chosen on "
+            f"{h['chosen_on']}), paired difference in test {h['metric']}: **{_pts(h['test_diff_mean'])} points** "
+            f"(95 % CI {_pts(h['test_diff_ci95'][0])} to {_pts(h['test_diff_ci95'][1])}).",
+            "",
+        ]
+    parts += ["## Gain guard", "", g.get("verdict", g.get("reason", "")), ""]
+    if not report["dataset_written"] and report.get("guard_requested"):
+        parts += ["**The augmented dataset was not written** (`--guard`; use `--force` to write it anyway).", ""]
+    for note in report.get("notes", []):
+        parts.append(f"- {note}")
+    parts += [
+        "",
+        "## Timings (s)",
+        "",
+        ", ".join(f"{k}: {v:.1f}" for k, v in t.items()),
+        "",
+        "Plots: `samples.png` (synthetic samples per class), `recall.png` (per-class test recall per arm), "
+        "`gains.png` (gain over `real`, 95 % CI).",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def write_report(report: dict[str, Any], out: Path, provider=None) -> None:
+    out = Path(out)
+    atomic_write_json(out / "report.json", report)
+    text = markdown(report)
+    atomic_write(out / "report.md", lambda p: p.write_text(text))
+    _plots(report, out, provider)
+
+
+def _plots(report: dict[str, Any], out: Path, provider) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if provider is not None:
+        import torch
+        from torchvision.utils import save_image
+
+        k = provider.spec.num_classes
+        imgs = provider.sample(torch.arange(k).repeat_interleave(10), seed=0)
+        atomic_write(out / "samples.png", lambda p: save_image(imgs.float() / 255, str(p), nrow=10, format="png"))
+
+    arms = report["arms"]
+    names = list(arms)
+    recalls = np.array([arms[a]["test_per_class_recall_mean"] for a in names])
+    fig, ax = plt.subplots(figsize=(10, 4))
+    width = 0.8 / max(len(names), 1)
+    for i, a in enumerate(names):
+        ax.bar(np.arange(recalls.shape[1]) + i * width, recalls[i], width, label=a)
+    ax.set_xticks(np.arange(recalls.shape[1]) + 0.4 - width / 2)
+    ax.set_xticklabels(report["data"]["spec"]["class_names"])
+    ax.set_ylabel("test recall (mean over seeds)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8, ncol=4)
+    ax.set_title(report["recipe"]["name"] + ": per-class recall")
+    fig.tight_layout()
+    atomic_write(out / "recall.png", lambda p: fig.savefig(p, format="png", dpi=100))
+    plt.close(fig)
+
+    gains = report.get("gains_vs_real_test", {})
+    if gains:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        labels = list(gains)
+        means = np.array([gains[a]["mean"] for a in labels]) * 100
+        lo = np.array([gains[a]["ci95"][0] for a in labels]) * 100
+        hi = np.array([gains[a]["ci95"][1] for a in labels]) * 100
+        err = np.nan_to_num(np.vstack([means - lo, hi - means]))
+        ax.barh(labels, means, xerr=err, color=["tab:orange" if "gan" in a else "tab:blue" for a in labels])
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_xlabel(f"gain over real, test {next(iter(gains.values()))['metric']} (points, 95 % CI)")
+        fig.tight_layout()
+        atomic_write(out / "gains.png", lambda p: fig.savefig(p, format="png", dpi=100))
+        plt.close(fig)
+
+
+def print_summary(report: dict[str, Any]) -> None:
+    print()
+    print(summary_table(report))
+    h = report.get("headline") or {}
+    if h:
+        print(
+            f"\nheadline: {h['best_gan_arm']} vs {h['best_baseline_arm']}: {_pts(h['test_diff_mean'])} points test "
+            f"{h['metric']} (95 % CI {_pts(h['test_diff_ci95'][0])} to {_pts(h['test_diff_ci95'][1])})"
+        )
+    g = report["guard"]
+    print("gain guard:", g.get("verdict", g.get("reason")))
+    if not report["dataset_written"] and report.get("guard_requested"):
+        print("the augmented dataset was NOT written (--guard); use --force to write it anyway")
+    print(f"total time: {report['timings'].get('total_s', 0):.0f} s")

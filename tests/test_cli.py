@@ -1,0 +1,59 @@
+import json
+
+import datasets
+import pytest
+
+from ganaug.cli import main
+
+
+def test_train_dry_run_prints_resolved_settings(capsys, tmp_path):
+    assert (
+        main(
+            [
+                "train",
+                "mnist-mini",
+                "--out",
+                str(tmp_path / "x"),
+                "--steps",
+                "7",
+                "--diffaug",
+                "translation",
+                "--dry-run",
+            ]
+        )
+        == 0
+    )
+    resolved = json.loads(capsys.readouterr().out)
+    assert resolved["train"]["steps"] == 7 and resolved["train"]["diffaug"] == "translation"
+    assert resolved["model"]["arch"] == "dcgan" and resolved["fabric"]["accelerator"] == "auto"
+    assert not (tmp_path / "x").exists()
+
+
+def test_sample_writes_a_dataset_with_the_training_features(tiny_provider_dir, tmp_path, capsys):
+    out = tmp_path / "synth"
+    assert main(["sample", str(tiny_provider_dir), "--counts", "3:5,7:4", "--out", str(out), "--seed", "1"]) == 0
+    ds = datasets.load_from_disk(str(out))
+    assert len(ds) == 9 and sorted(ds["label"]) == [3] * 5 + [7] * 4 and all(ds["synthetic"])
+    assert isinstance(ds.features["image"], datasets.Image)
+    assert ds.features["label"].names == [str(i) for i in range(10)]
+    # written atomically: nothing but the dataset directory is left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["synth"]
+
+
+def test_balance_command(tiny_provider_dir, small_ds, tmp_path):
+    src = tmp_path / "src"
+    small_ds.select(range(0, 200, 7)).save_to_disk(str(src))
+    out = tmp_path / "balanced"
+    assert main(["balance", str(src), "--provider", str(tiny_provider_dir), "--out", str(out)]) == 0
+    ds = datasets.load_from_disk(str(out))
+    counts = [ds["label"].count(c) for c in range(10)]
+    assert len(set(counts)) == 1
+
+
+def test_user_errors_are_one_line_exit_2(capsys, tmp_path):
+    assert main(["sample", str(tmp_path / "missing"), "--counts", "1:2", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ganaug: error:") and err.count("\n") == 1 and "Traceback" not in err
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", str(tmp_path), "--counts", "three", "--out", "x"])
+    assert exc.value.code == 2

@@ -1,0 +1,104 @@
+import json
+
+import pytest
+
+from ganaug.cli import main
+from ganaug.errors import ConfigError, ConfigTypeError
+from ganaug.recipe import load_recipe, recipe_from_dict, run_recipe
+
+
+@pytest.mark.parametrize("name", ["balance-mnist", "lowdata-mnist", "pretrain-mnist-mini"])
+def test_shipped_recipes_validate(name):
+    r = load_recipe(f"recipes/{name}.toml")
+    assert r.name == name and r.output_dir == f"runs/{name}"
+
+
+@pytest.mark.parametrize(
+    "raw,err,msg",
+    [
+        ({"nme": "x"}, ConfigError, r"unknown recipe key\(s\) \['nme'\]"),
+        ({"gan": {"stpes": 3}}, ConfigError, r"gan.stpes.*allows"),
+        ({"gan": {"steps": "many"}}, ConfigTypeError, r"gan.steps must be int, got str 'many'"),
+        ({"gan": {"steps": 0}}, ConfigError, r"gan.steps = 0 is out of range; it must be >= 1"),
+        ({"gan": {"arch": "vae"}}, ConfigError, r"gan.arch = 'vae' is not allowed; choose one of"),
+        ({"gan": 3}, ConfigTypeError, r"\[gan\] must be a table"),
+        ({"seeds": []}, ConfigError, r"seeds must be a non-empty list"),
+        ({"seeds": [1, "2"]}, ConfigTypeError, r"seeds must be a list of int"),
+        ({"arms": ["real", "magic"]}, ConfigError, r"arms \['magic'\] not allowed"),
+        ({"experiment": {"kind": "imbalance"}}, ConfigError, r"needs experiment.minority_classes"),
+        ({"synthetic": {"sampling_strategy": "most"}}, ConfigError, r"synthetic.sampling_strategy = 'most'"),
+        ({"synthetic": {"ratio": -1.0}}, ConfigError, r"synthetic.ratio = -1.0 is out of range"),
+        ({"classifier": {"lr": 2.0}}, ConfigError, r"classifier.lr = 2.0 is out of range"),
+        ({"guard": {"against": "nobody"}}, ConfigError, r"guard.against = 'nobody' is not allowed"),
+    ],
+)
+def test_every_validation_error_names_key_value_and_allowed(raw, err, msg):
+    with pytest.raises(err, match=msg):
+        recipe_from_dict(raw)
+
+
+def test_overrides_and_dry_run(capsys):
+    r = load_recipe("recipes/balance-mnist.toml", overrides=["gan.steps=7", "gan.arch=projection", "seeds=[4]"])
+    assert r.gan.steps == 7 and r.gan.arch == "projection" and r.seeds == [4]
+    with pytest.raises(ConfigError, match="section.key=value"):
+        load_recipe("recipes/balance-mnist.toml", overrides=["gan.steps"])
+    assert main(["run", "recipes/balance-mnist.toml", "--set", "classifier.steps=3", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["classifier"]["steps"] == 3
+    assert main(["run", "recipes/nope.toml"]) == 2
+
+
+TINY = {
+    "name": "tiny",
+    "seeds": [0, 1],
+    "arms": ["real", "oversample", "classical", "smote", "gan", "gan+filter"],
+    "data": {"source": "mnist-mini", "test_split": "test"},
+    "experiment": {
+        "kind": "imbalance",
+        "minority_classes": [8, 9],
+        "minority_count": 3,
+        "majority_count": 12,
+        "validation": "pool",
+        "validation_per_class": 5,
+    },
+    "gan": {"steps": 6, "batch_size": 16, "g_width": 8, "d_width": 8},
+    "classifier": {"steps": 5, "batch_size": 16, "width": 8},
+}
+
+
+def test_tiny_end_to_end_run_cache_and_guard(tmp_path):
+    recipe = recipe_from_dict({**TINY, "output_dir": str(tmp_path / "run")})
+    rep = run_recipe(recipe, guard=True, progress=False)
+    out = tmp_path / "run"
+    for name in ("report.json", "report.md", "samples.png", "recall.png", "gains.png"):
+        assert (out / name).exists(), name
+    saved = json.loads((out / "report.json").read_text())
+    assert saved["recipe"]["name"] == "tiny" and saved["versions"]["torch"]
+    assert saved["data"]["train_class_counts"] == [12] * 8 + [3, 3]
+    assert saved["data"]["validation_class_counts"] == [5] * 10 and saved["data"]["test_rows"] == 10000
+    for arm in TINY["arms"]:
+        rows = saved["results"][arm]
+        assert [r["seed"] for r in rows] == [0, 1]
+        for r in rows:  # every arm evaluated on the same test rows
+            assert sum(map(sum, r["test"]["confusion_matrix"])) == 10000
+            assert [sum(row) for row in r["test"]["confusion_matrix"]] == saved["data"]["test_class_counts"]
+    assert saved["gan"]["synthetic_class_counts"] == [0] * 8 + [9, 9]
+    assert set(saved["gains_vs_real_test"]) == set(TINY["arms"]) - {"real"}
+    # --guard: written only when the GAN arm wins on validation
+    assert saved["dataset_written"] == rep["guard"]["passed"] == (out / "augmented").exists()
+    assert "gain guard" in (out / "report.md").read_text().lower()
+    # a second run reuses the cached GAN
+    rep2 = run_recipe(recipe, guard=False, progress=False)
+    assert rep2["gan"]["source"].startswith("cached GAN")
+    assert rep2["dataset_written"] and (out / "augmented").exists()
+
+
+def test_guard_refuses_unless_forced(tmp_path):
+    # one GAN step cannot beat real data: the guard must refuse, --force must write
+    raw = {**TINY, "arms": ["real", "gan"], "gan": {**TINY["gan"], "steps": 1}, "output_dir": str(tmp_path / "g")}
+    rep = run_recipe(recipe_from_dict(raw), guard=True, progress=False)
+    if rep["guard"]["passed"]:
+        pytest.skip("a 1-step GAN happened to win on validation")
+    assert not rep["dataset_written"] and not (tmp_path / "g" / "augmented").exists()
+    assert "NOT" in rep["guard"]["verdict"]
+    rep = run_recipe(recipe_from_dict(raw), guard=True, force=True, progress=False)
+    assert rep["dataset_written"] and (tmp_path / "g" / "augmented").exists()
