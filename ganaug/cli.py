@@ -137,7 +137,6 @@ def cmd_train(a: argparse.Namespace) -> int:
 def cmd_sample(a: argparse.Namespace) -> int:
     import datasets
 
-    from ._io import atomic_replace_dir, ensure_writable_dir
     from .hf import synthetic_rows
     from .provider import load_provider
 
@@ -152,15 +151,12 @@ def cmd_sample(a: argparse.Namespace) -> int:
         ),
     )
     ds = synthetic_rows(schema, images, labels, image_col, label_col)
-    out = Path(a.out)
-    ensure_writable_dir(out.parent if str(out.parent) else ".")
-    atomic_replace_dir(out, lambda tmp: ds.save_to_disk(str(tmp)))
+    out = _save_dataset(ds, a.out)
     print(f"wrote {len(ds)} synthetic rows to {out}")
     return 0
 
 
 def cmd_balance(a: argparse.Namespace) -> int:
-    from ._io import atomic_replace_dir, ensure_writable_dir
     from .data import resolve_dataset
     from .hf import balance
 
@@ -184,11 +180,19 @@ def cmd_balance(a: argparse.Namespace) -> int:
         sampling_strategy=strategy,
         seed=a.seed,
     )
-    out = Path(a.out)
-    ensure_writable_dir(out.parent if str(out.parent) else ".")
-    atomic_replace_dir(out, lambda tmp: out_ds.save_to_disk(str(tmp)))
+    out = _save_dataset(out_ds, a.out)
     print(f"wrote {len(out_ds)} rows ({len(out_ds) - len(ds)} synthetic) to {out}")
     return 0
+
+
+def _save_dataset(ds, out: str) -> Path:
+    """``save_to_disk`` into a temporary directory, then swap it in: never a half-written dataset at ``out``."""
+    from ._io import atomic_replace_dir, ensure_writable_dir
+
+    path = Path(out)
+    ensure_writable_dir(path.parent if str(path.parent) else ".")
+    atomic_replace_dir(path, lambda tmp: ds.save_to_disk(str(tmp)))
+    return path
 
 
 def cmd_run(a: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 import numpy as np
@@ -120,19 +120,9 @@ class Runner:
                 )
             self.gan_source = f"reused checkpoint {g.checkpoint}"
         else:
-            tcfg = TrainConfig(
-                steps=g.steps,
-                batch_size=g.batch_size,
-                lr_g=g.lr_g,
-                lr_d=g.lr_d,
-                loss=g.loss,
-                diffaug=g.diffaug,
-                ema_decay=g.ema_decay,
-                class_balanced=g.class_balanced,
-                seed=g.seed,
-                checkpoint_every=max(g.steps // 4, 1),
-            )
-            mcfg = ModelConfig(arch=g.arch, z_dim=g.z_dim, g_width=g.g_width, d_width=g.d_width)
+            section = asdict(g)  # the [gan] keys are named like TrainConfig and ModelConfig fields
+            tcfg = TrainConfig(**_pick(section, TrainConfig), checkpoint_every=max(g.steps // 4, 1))
+            mcfg = ModelConfig(**_pick(section, ModelConfig))
             key = recipe_hash({"train": tcfg.to_dict(), "model": mcfg.to_dict(), "data": self.train.fingerprint()})
             gan_dir = self.out / "gan"
             key_file = gan_dir / "cache_key.txt"
@@ -499,6 +489,11 @@ class Runner:
         if self.progress:
             print_summary(report)
         return report
+
+
+def _pick(values: dict[str, Any], cls: type) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in values.items() if k in names and k != "checkpoint_every"}
 
 
 def _with(cfg: ClassifierConfig, **kw: Any) -> ClassifierConfig:
