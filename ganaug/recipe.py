@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import tomllib
+import types
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -77,7 +78,7 @@ class GanSection:
 @dataclass(frozen=True)
 class SyntheticSection:
     mode: str = "balance"  # "balance" (fill classes per sampling_strategy) or "augment" (ratio × rows, via Augment)
-    sampling_strategy: str = "auto"  # for "balance": auto, minority, not minority, all, or a float as text
+    sampling_strategy: str | float = "auto"  # for "balance": auto, minority, not minority, all, or a float in (0, 1]
     target_per_class: int = 0  # for "balance": if > 0, fill every class to this total instead
     ratio: float = 1.0  # for "augment": synthetic rows per real row
     filter_confidence: float = 0.9  # for the gan+filter arm: keep samples a real-data classifier gives >= this
@@ -248,6 +249,12 @@ def _typed(where: str, f, value: Any, owner: type) -> Any:
         if not isinstance(value, list) or not all(_is(v, item) for v in value):
             raise ConfigTypeError(f"{where} must be a list of {item.__name__}, got {value!r}")
         return list(value)
+    if origin in (typing.Union, types.UnionType):  # e.g. str | float: the first type that fits
+        for t in typing.get_args(hint):
+            if _is(value, t):
+                return float(value) if t is float else value
+        names = " or ".join(t.__name__ for t in typing.get_args(hint))
+        raise ConfigTypeError(f"{where} must be {names}, got {type(value).__name__} {value!r}")
     if not _is(value, hint):
         raise ConfigTypeError(f"{where} must be {hint.__name__}, got {type(value).__name__} {value!r}")
     return float(value) if hint is float else value

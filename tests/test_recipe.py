@@ -102,3 +102,12 @@ def test_guard_refuses_unless_forced(tmp_path):
     assert "NOT" in rep["guard"]["verdict"]
     rep = run_recipe(recipe_from_dict(raw), guard=True, force=True, progress=False)
     assert rep["dataset_written"] and (tmp_path / "g" / "augmented").exists()
+
+
+def test_sampling_strategy_takes_a_name_or_a_float():
+    assert recipe_from_dict({"synthetic": {"sampling_strategy": 0.5}}).synthetic.sampling_strategy == 0.5
+    assert recipe_from_dict({"synthetic": {"sampling_strategy": "minority"}}).synthetic.sampling_strategy == "minority"
+    with pytest.raises(ConfigError, match=r"a float must be in \(0, 1\]"):
+        recipe_from_dict({"synthetic": {"sampling_strategy": 1.5}})
+    with pytest.raises(ConfigTypeError, match=r"synthetic.sampling_strategy must be str or float, got list"):
+        recipe_from_dict({"synthetic": {"sampling_strategy": [1]}})
