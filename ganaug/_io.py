@@ -46,10 +46,6 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
     return path
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    return atomic_write(path, lambda p: p.write_bytes(data))
-
-
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
     return atomic_write(path, lambda p: p.write_text(text))

@@ -8,7 +8,7 @@ pickles small (its path and weight hash, not the network) so it can travel to Da
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -220,8 +220,3 @@ def as_provider(provider: Provider | str | os.PathLike[str] | None) -> Provider:
     raise ConfigTypeError(
         f"provider must be a ganaug.Provider, a checkpoint path or None, got {type(provider).__name__}"
     )
-
-
-def labels_for_counts(counts: Sequence[int]) -> torch.Tensor:
-    """[n_0, n_1, ...] → labels 0 repeated n_0 times, 1 repeated n_1 times, ..."""
-    return torch.repeat_interleave(torch.arange(len(counts)), torch.as_tensor(list(counts), dtype=torch.int64))

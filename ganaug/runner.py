@@ -58,9 +58,9 @@ class Runner:
                     for c in range(pool.spec.num_classes)
                 ]
             )
-            train_idx = self._experiment_rows(labels, np.setdiff1d(available, val_idx), rng)
+            train_idx = self._experiment_rows(labels, np.setdiff1d(available, val_idx), rng, pool.spec.num_classes)
         else:
-            train_idx = self._experiment_rows(labels, available, rng)
+            train_idx = self._experiment_rows(labels, available, rng, pool.spec.num_classes)
             val_idx = _stratified(labels, train_idx, rng, fraction=e.validation_fraction, keep_two=True)
             train_idx = np.setdiff1d(train_idx, val_idx)
         train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
@@ -82,12 +82,14 @@ class Runner:
             f"train {self.train.class_counts()}  validation {self.val.class_counts()}  test {len(self.test)} rows"
         )
 
-    def _experiment_rows(self, labels: np.ndarray, available: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def _experiment_rows(
+        self, labels: np.ndarray, available: np.ndarray, rng: np.random.Generator, num_classes: int
+    ) -> np.ndarray:
         e = self.r.experiment
         if e.kind == "none":
             return available
         rows = []
-        for c in range(self.spec_num_classes(labels)):
+        for c in range(num_classes):
             idx = rng.permutation(available[labels[available] == c])
             if e.kind == "per_class":
                 take = e.per_class
@@ -99,10 +101,6 @@ class Runner:
                 raise ConfigError(f"class {c} has {len(idx)} images, the experiment asks for {take}")
             rows.append(idx[:take])
         return np.concatenate(rows)
-
-    @staticmethod
-    def spec_num_classes(labels: np.ndarray) -> int:
-        return int(labels.max()) + 1
 
     # -- 2. GAN ------------------------------------------------------------------------------------------
     def get_provider(self):
