@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._checks import check_int, check_probability
 from .data import _IMAGE_NAME_HINTS, _LABEL_NAME_HINTS, detect_columns, to_hwc_uint8
 from .errors import ConfigError, ConfigTypeError, DataError, SpecMismatchError
 from .provider import Provider, as_provider, label_index
@@ -50,12 +51,9 @@ class Augment:
     ) -> None:
         if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not math.isfinite(ratio) or ratio < 0:
             raise ConfigError(f"ratio must be a finite number >= 0 (synthetic rows per original row), got {ratio!r}")
-        if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
-            raise ConfigError(f"p must be a probability in [0, 1], got {p!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+        check_probability("p", p)
+        check_int("seed", seed, 0)
+        check_int("batch_size", batch_size, 1)
         for name, col in (("label_column", label_column), ("image_column", image_column)):
             if col is not None and not isinstance(col, str):
                 raise ConfigTypeError(f"{name} must be a column name (str) or None, got {col!r}")
@@ -242,8 +240,7 @@ def balance(
 
     if not isinstance(dataset, datasets.Dataset):
         raise ConfigTypeError(f"balance takes a datasets.Dataset, got {type(dataset).__name__}; pick a split first")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    check_int("seed", seed, 0)
     prov = as_provider(provider)
     if len(dataset) == 0:
         raise DataError("the dataset is empty; there are no classes to balance")

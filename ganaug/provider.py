@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt
+from ._checks import check_int
 from .data import ImageSpec
 from .errors import CheckpointError, ConfigError, ConfigTypeError, SpecMismatchError
 from .models import Generator, ModelConfig, build_generator
@@ -95,10 +96,8 @@ class Provider:
         randomness from torch's global generator.
         """
         y = self.check_labels(labels)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0):
-            raise ConfigError(f"seed must be a non-negative integer or None, got {seed!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+        check_int("seed", seed, 0, allow_none=True)
+        check_int("batch_size", batch_size, 1)
         n = y.numel()
         out = torch.empty((n, *self.spec.shape), dtype=torch.uint8)
         if n == 0:

@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from ._checks import check_int, check_probability
 from .errors import ConfigError, ConfigTypeError, DataError
 from .hf import _check_image, _scalar_label, images_like
 from .provider import Provider, _load_verified, as_provider, counts_to_labels
@@ -37,12 +38,9 @@ class SyntheticSwap(v2.Transform):
         seed: int | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
-            raise ConfigError(f"p must be a probability in [0, 1], got {p!r}")
-        if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
-            raise ConfigError(f"buffer_size must be a positive integer, got {buffer_size!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ConfigError(f"seed must be a non-negative integer or None, got {seed!r}")
+        check_probability("p", p)
+        check_int("buffer_size", buffer_size, 1)
+        check_int("seed", seed, 0, allow_none=True)
         self.provider = as_provider(provider)
         self.p, self.buffer_size, self.seed = float(p), buffer_size, seed
         self._gen = torch.Generator()
@@ -115,13 +113,10 @@ class SyntheticDataset(Dataset):
         if (counts is None) == (per_class is None):
             raise ConfigError("give exactly one of counts={label: n} or per_class=n")
         if per_class is not None:
-            if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 0:
-                raise ConfigError(f"per_class must be a non-negative integer, got {per_class!r}")
+            check_int("per_class", per_class, 0)
             counts = {c: per_class for c in range(self.provider.spec.num_classes)}
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ConfigError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        check_int("seed", seed, 0)
+        check_int("chunk_size", chunk_size, 1)
         self.labels = counts_to_labels(counts, self.provider.spec)
         self.transform, self.seed, self.chunk_size = transform, seed, chunk_size
         self._chunk: tuple[int, torch.Tensor] | None = None
