@@ -223,7 +223,9 @@ def markdown(res: dict[str, Any]) -> str:
         "",
         f"Machine: {machine_line(res['machine'])}",
         SMOKE_BANNER if res["settings"]["smoke"] else "",
-        "",
+        ""
+        if res.get("complete", True)
+        else f"\n**PARTIAL: {len(res['regimes'])} of {len(st['regimes'])} regimes finished so far.**\n",
         f"mnist-mini; seeds {st['seeds']} (classifier seeds; training subset and GAN fixed per regime); GAN "
         f"{st['gan_steps']} steps; classifier {st['classifier_steps']} steps × batch {st['classifier_batch']}; "
         f"validation: 50 unused pool images per class; test: the real 10k test set"
@@ -386,6 +388,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fresh", action="store_true", help="delete each regime's run directory first (no GAN reuse)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the estimate, run nothing")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--jobs", type=int, default=1, help="regimes in parallel, one process + one torch thread each")
     est = p.add_argument_group("estimate (2 quiet CPU cores)")
     est.add_argument("--est-gan-step-s", type=float, default=0.07, help="seconds per GAN step at batch 128")
     est.add_argument("--est-clf-step-s", type=float, default=0.02, help="seconds per classifier step at batch 64")
@@ -416,45 +419,81 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     estimate = print_plan(rows, args)
     if args.dry_run:
         return None
-    from ganaug.recipe import recipe_from_dict, run_recipe
-
     out_dir = results_dir(args.out, args.smoke)
     name = f"{NAME}-{args.tag}" if args.tag else NAME
     tmp = tempfile.TemporaryDirectory(prefix="ganaug-gains-") if args.smoke else None
     root = Path(tmp.name) if tmp else Path(args.run_root) / (args.tag or "default")
     t0 = time.perf_counter()
     regimes: dict[str, Any] = {}
-    try:
-        for regime in args.regimes:
-            run_dir = root / regime
-            if args.fresh and run_dir.exists():
-                shutil.rmtree(run_dir)
-            raw = regime_recipe(regime, args, run_dir)
-            recipe = recipe_from_dict(copy.deepcopy(raw))
-            print(f"[{regime}] running {len(recipe.arms)} arms × {len(recipe.seeds)} seeds in {run_dir}", flush=True)
-            tr = time.perf_counter()
-            report = run_recipe(recipe, guard=False, progress=False)
-            wall = time.perf_counter() - tr
-            regimes[regime] = {
-                "recipe": raw,
-                "run_dir": str(run_dir),
-                "wall_s": wall,
-                "summary": summarize(regime, report),
-                "report": report,
-            }
-            h = regimes[regime]["summary"]["headline"]
-            msg = (
-                (
-                    f"{h['best_gan_arm']} - {h['best_baseline_arm']} = {_pts(h['test_diff_mean'])} pts test bal. acc. "
-                    f"(95 % CI {_pts(h['test_diff_ci95'][0])} to {_pts(h['test_diff_ci95'][1])})"
-                )
-                if h
-                else "no GAN arm"
+    res: dict[str, Any] = {}
+
+    def done(regime: str, entry: dict[str, Any]) -> None:
+        nonlocal res
+        regimes[regime] = entry
+        h = entry["summary"]["headline"]
+        msg = (
+            (
+                f"{h['best_gan_arm']} - {h['best_baseline_arm']} = {_pts(h['test_diff_mean'])} pts test bal. acc. "
+                f"(95 % CI {_pts(h['test_diff_ci95'][0])} to {_pts(h['test_diff_ci95'][1])})"
             )
-            print(f"[{regime}] done in {wall:.0f} s: {msg}", flush=True)
+            if h
+            else "no GAN arm"
+        )
+        print(f"[{regime}] done in {entry['wall_s']:.0f} s: {msg}", flush=True)
+        ordered = {r: regimes[r] for r in args.regimes if r in regimes}
+        res = save(args, rows, estimate, ordered, t0, out_dir, name)  # after every regime: a stop keeps them
+
+    try:
+        if args.jobs > 1:  # one process per regime, one torch thread each: small models use cores better so
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            ctx = multiprocessing.get_context("spawn")  # no fork after torch has started its thread pool
+            with ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx) as pool:
+                futures = {
+                    pool.submit(run_regime, regime, args, root, 1): regime
+                    for regime in sorted(args.regimes, key=lambda r: -_estimate_of(rows, r))
+                }
+                for fut in as_completed(futures):
+                    done(futures[fut], fut.result())
+        else:
+            for regime in args.regimes:
+                done(regime, run_regime(regime, args, root, None))
     finally:
         if tmp is not None:
             tmp.cleanup()
+    return res
+
+
+def _estimate_of(rows: list[dict[str, Any]], regime: str) -> float:
+    return next(r["estimate_s"] for r in rows if r["regime"] == regime)
+
+
+def run_regime(regime: str, args: argparse.Namespace, root: Path, threads: int | None) -> dict[str, Any]:
+    """Run one regime's recipe (in this process or a worker) and return its entry of the results."""
+    from ganaug.recipe import recipe_from_dict, run_recipe
+
+    if threads:
+        configure(threads)
+    run_dir = root / regime
+    if args.fresh and run_dir.exists():
+        shutil.rmtree(run_dir)
+    raw = regime_recipe(regime, args, run_dir)
+    recipe = recipe_from_dict(copy.deepcopy(raw))
+    print(f"[{regime}] running {len(recipe.arms)} arms × {len(recipe.seeds)} seeds in {run_dir}", flush=True)
+    tr = time.perf_counter()
+    report = run_recipe(recipe, guard=False, progress=False)
+    return {
+        "recipe": raw,
+        "run_dir": str(run_dir),
+        "wall_s": time.perf_counter() - tr,
+        "summary": summarize(regime, report),
+        "report": report,
+    }
+
+
+def save(args, rows, estimate, regimes, t0, out_dir: Path, name: str) -> dict[str, Any]:
+    """Write the JSON, Markdown and PNG of the regimes finished so far (``complete`` says whether all are)."""
     res = {
         "benchmark": NAME,
         "machine": machine_record("cpu"),
@@ -462,12 +501,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         "seeds": {"classifier_seeds": args.seeds, "experiment_seed": 0, "gan_seed": 0, "synthetic_seed": 0},
         "plan": rows,
         "estimate_s": estimate,
+        "complete": len(regimes) == len(args.regimes),
         "regimes": regimes,
         "wall_s": time.perf_counter() - t0,
     }
     png = plot(res, out_dir / f"{name}.png")
     js, md = write_results(out_dir, name, res, markdown(res) + f"\n![balanced accuracy per arm]({png.name})\n")
-    print(f"wrote {js}, {md} and {png} ({res['wall_s']:.0f} s)")
+    print(f"wrote {js}, {md} and {png} ({res['wall_s']:.0f} s, {len(regimes)}/{len(args.regimes)} regimes)")
     return res
 
 

@@ -65,6 +65,8 @@ class GanSection:
     diffaug: str = ""
     ema_decay: float = 0.999
     class_balanced: bool = True
+    mode_seeking: float = 0.0
+    lecam: float = 0.0
     g_width: int = 32
     d_width: int = 32
     z_dim: int = 64
@@ -84,6 +86,7 @@ class SyntheticSection:
     filter_confidence: float = 0.9  # for the gan+filter arm: keep samples a real-data classifier gives >= this
     filter_candidates: float = 3.0  # for the gan+filter arm: candidates drawn per kept sample
     fresh: bool = False  # gan arms: replace every synthetic row drawn by a new sample (fresh data each step)
+    selection: str = "none"  # "diverse": filter_candidates× candidates, confidence gate, then k-center (selection.py)
     seed: int = 0
 
 
@@ -136,6 +139,7 @@ _CHOICES = {
     ("gan", "arch"): ("dcgan", "projection"),
     ("gan", "loss"): ("bce", "hinge"),
     ("synthetic", "mode"): ("balance", "augment"),
+    ("synthetic", "selection"): ("none", "diverse"),
     ("guard", "against"): ("real", "best_baseline"),
     ("guard", "metric"): ("accuracy", "balanced_accuracy", "macro_f1"),
 }
@@ -150,6 +154,8 @@ _RANGES = {  # (section, key): (low, high) inclusive; None = unbounded
     ("gan", "steps"): (1, None),
     ("gan", "batch_size"): (2, None),
     ("gan", "ema_decay"): (0.0, 0.99999),
+    ("gan", "mode_seeking"): (0.0, 100.0),
+    ("gan", "lecam"): (0.0, 100.0),
     ("gan", "g_width"): (1, 4096),
     ("gan", "d_width"): (1, 4096),
     ("gan", "z_dim"): (1, 4096),

@@ -13,7 +13,7 @@ import torch
 
 from ._io import atomic_replace_dir, ensure_writable_dir
 from .checkpoint import library_versions
-from .classify import ClassifierConfig, evaluate, predict_proba, train_classifier
+from .classify import ClassifierConfig, evaluate, extract_features, predict_proba, train_classifier
 from .data import LabelledImages, detect_columns, load_images, resolve_dataset
 from .errors import CheckpointError, ConfigError
 from .recipe import GAN_ARMS, Recipe, paired_ci, recipe_hash
@@ -187,8 +187,48 @@ class Runner:
         flags = np.asarray(aug_ds["synthetic"], dtype=bool)
         decoded = load_images(aug_ds, self.img_col, self.lab_col)
         self.synth = _subset(decoded, np.nonzero(flags)[0])
+        if s.selection == "diverse":  # the written dataset holds the chosen rows, as the classifiers saw them
+            import datasets
+
+            from .hf import synthetic_rows
+
+            self.synth = self.diverse_synthetic()
+            real_rows = aug_ds.select(np.nonzero(~flags)[0])
+            self.aug_ds = datasets.concatenate_datasets(
+                [real_rows, synthetic_rows(real_rows, self.synth.images, self.synth.labels, self.img_col, self.lab_col)]
+            )
         self.timings["synthetic_s"] = time.perf_counter() - t0
         self._log(f"{len(self.synth)} synthetic rows: {self.synth.class_counts()}")
+
+    def diverse_synthetic(self) -> LabelledImages:
+        """As many samples per class as balance/Augment drew, chosen among ``filter_candidates``× candidates by
+        ``selection.select_diverse`` in the feature space of a judge trained on the real training set."""
+        from .selection import select_diverse
+
+        s, c_sec, k = self.r.synthetic, self.r.classifier, self.spec.num_classes
+        judge = train_classifier(
+            self.train.images,
+            self.train.labels,
+            k,
+            ClassifierConfig(
+                steps=c_sec.steps, batch_size=c_sec.batch_size, width=c_sec.width, augment=True, seed=20_000 + s.seed
+            ),
+            sample_weight=1.0 / torch.bincount(self.train.labels, minlength=k).double().clamp_min(1)[self.train.labels],
+            accelerator=c_sec.accelerator,
+        )
+        imgs, labs = [], []
+        for c, n in enumerate(self.synth.class_counts()):
+            if n == 0:
+                continue
+            cand = self.provider.sample([c] * int(np.ceil(n * s.filter_candidates)), seed=s.seed * 7919 + c + 1)
+            conf = predict_proba(judge, cand)[:, c]
+            with torch.no_grad():
+                feats = extract_features(judge, cand)
+                anchors = extract_features(judge, self.train.images[self.train.labels == c])
+            keep = select_diverse(feats, conf, n, min_confidence=s.filter_confidence, anchors=anchors)
+            imgs.append(cand[keep])
+            labs.append(torch.full((n,), c, dtype=torch.int64))
+        return LabelledImages(torch.cat(imgs), torch.cat(labs), self.spec)
 
     def filtered_synthetic(self, judge) -> LabelledImages:
         """As many samples per class as the gan arm has, chosen among ``filter_candidates``× candidates by the

@@ -45,6 +45,8 @@ class TrainConfig:
     diffaug: str = ""  # DiffAugment policy for D's inputs, e.g. "translation,cutout"; "" = off
     ema_decay: float = 0.999  # EMA of G's weights used for sampling; 0 disables
     class_balanced: bool = True  # draw real batches uniformly over classes (minority classes get seen)
+    mode_seeking: float = 0.0  # weight of the mode-seeking term (MSGAN): G pays for similar outputs of one label
+    lecam: float = 0.0  # weight of LeCam regularisation of D (limited-data GANs); 0 = off
     seed: int = 0  # everything random derives from it
     checkpoint_every: int = 500  # steps between checkpoints (and the last step)
     sample_every: int = 0  # steps between sample-grid PNGs; 0 = only at the end
@@ -61,6 +63,12 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int | float) or not 0 < v < 1:
                 raise ConfigError(f"{name} must be a number in (0, 1), got {v!r}")
+        for name in ("mode_seeking", "lecam"):
+            v = getattr(self, name)
+            if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v <= 100:
+                raise ConfigError(f"{name} must be a number in [0, 100] (0 turns it off), got {v!r}")
+        if self.mode_seeking and self.batch_size < 4:
+            raise ConfigError(f"mode_seeking needs batch_size >= 4 (pairs of samples), got {self.batch_size}")
         for name in ("beta1", "beta2", "ema_decay"):
             v = getattr(self, name)
             if not isinstance(v, int | float) or not 0 <= v < 1:
@@ -181,6 +189,7 @@ def _worker(
     opt_d = torch.optim.Adam(disc_net.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     fingerprint = data.fingerprint()
     start = 0
+    lecam_ema = torch.zeros(2)  # running means of D's logits on real and on generated images
     if resume:
         state = ckpt.load_trainer_state(out)
         if state.get("data_fingerprint") != fingerprint:
@@ -195,6 +204,7 @@ def _worker(
         opt_d.load_state_dict(state["opt_d"])
         if ema is not None:
             ema.load_state_dict(state["ema"])
+        lecam_ema = state.get("lecam_ema", lecam_ema)
         start = int(state["step"])
     gen_net, opt_g = fabric.setup(gen_net, opt_g)
     disc_net, opt_d = fabric.setup(disc_net, opt_d)
@@ -235,16 +245,24 @@ def _worker(
         real = (images[idx].to(fabric.device, torch.float32) / 127.5) - 1.0
         y = labels[idx].to(fabric.device)
         z = torch.randn(cfg.batch_size, mcfg.z_dim, generator=g).to(fabric.device)
+        y_fake = y
+        if cfg.mode_seeking:  # pairs (i, i + half) share a label and differ in z
+            half = cfg.batch_size // 2
+            y_fake = torch.cat([y[:half], y[:half], y[2 * half :]])
 
-        fake = gen_net(z, y)
+        fake = gen_net(z, y_fake)
         d_real = disc_net(_aug(real, policy, g), y)
-        d_fake = disc_net(_aug(fake.detach(), policy, g), y)
+        d_fake = disc_net(_aug(fake.detach(), policy, g), y_fake)
         loss_d = _d_loss(cfg.loss, d_real, d_fake)
+        if cfg.lecam:
+            loss_d = loss_d + cfg.lecam * _lecam(d_real, d_fake, lecam_ema)
         opt_d.zero_grad(set_to_none=True)
         fabric.backward(loss_d)
         opt_d.step()
 
-        loss_g = _g_loss(cfg.loss, disc_net(_aug(fake, policy, g), y))
+        loss_g = _g_loss(cfg.loss, disc_net(_aug(fake, policy, g), y_fake))
+        if cfg.mode_seeking:
+            loss_g = loss_g + cfg.mode_seeking * _mode_seeking(fake, z, cfg.batch_size // 2)
         opt_g.zero_grad(set_to_none=True)
         fabric.backward(loss_g)
         opt_g.step()
@@ -290,6 +308,7 @@ def _worker(
                     opt_d,
                     meta_base,
                     cfg,
+                    lecam_ema,
                 )
             fabric.barrier()
         if cfg.sample_every and done % cfg.sample_every == 0 and fabric.is_global_zero:
@@ -325,6 +344,29 @@ def _d_loss(kind: str, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tens
     if kind == "hinge":
         return F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
     return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()  # BCE with logits, real=1 fake=0
+
+
+def _lecam(d_real: torch.Tensor, d_fake: torch.Tensor, anchors: torch.Tensor, decay: float = 0.99) -> torch.Tensor:
+    """LeCam regulariser (Tseng et al., 2021): keeps D's logits near the running mean of the other side's.
+
+    ``anchors`` holds the running means of D's logits on real and generated images; updated in place.
+    """
+    d_real, d_fake = d_real.float(), d_fake.float()
+    with torch.no_grad():
+        means = torch.stack([d_real.mean(), d_fake.mean()]).cpu()
+        anchors.lerp_(means, 1 - decay)
+    real_anchor, fake_anchor = anchors[0].item(), anchors[1].item()
+    return F.relu(d_real - fake_anchor).pow(2).mean() + F.relu(real_anchor - d_fake).pow(2).mean()
+
+
+def _mode_seeking(fake: torch.Tensor, z: torch.Tensor, half: int) -> torch.Tensor:
+    """MSGAN term (Mao et al., 2019): the inverse of how far apart two samples of one label are, per unit of z.
+
+    Rows ``i`` and ``i + half`` of ``fake`` share a label; minimising this spreads a label's samples.
+    """
+    a, b = fake[:half].float(), fake[half : 2 * half].float()
+    ratio = (a - b).abs().flatten(1).mean(1) / (z[:half] - z[half : 2 * half]).abs().mean(1)
+    return 1.0 / (ratio.mean() + 1e-5)
 
 
 def _g_loss(kind: str, d_fake: torch.Tensor) -> torch.Tensor:
@@ -380,8 +422,10 @@ def _save(
     opt_d,
     meta_base: dict[str, Any],
     cfg: TrainConfig,
+    lecam_ema: torch.Tensor,
 ) -> None:
     state = {
+        "lecam_ema": lecam_ema,
         "step": step,
         "G": gen_net.state_dict(),
         "D": disc_net.state_dict(),

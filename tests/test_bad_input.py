@@ -757,6 +757,24 @@ CASES = [
         r"unknown DiffAugment policy \['zoom'\]; allowed: \['color', 'translation', 'cutout'\]",
     ),
     (
+        "trainconfig-mode-seeking-negative",
+        lambda c: TrainConfig(mode_seeking=-1),
+        ConfigError,
+        r"mode_seeking must be a number in \[0, 100\] \(0 turns it off\), got -1",
+    ),
+    (
+        "trainconfig-lecam-string",
+        lambda c: TrainConfig(lecam="high"),
+        ConfigError,
+        r"lecam must be a number in \[0, 100\] \(0 turns it off\), got 'high'",
+    ),
+    (
+        "trainconfig-mode-seeking-tiny-batch",
+        lambda c: TrainConfig(mode_seeking=1.0, batch_size=2),
+        ConfigError,
+        r"mode_seeking needs batch_size >= 4 \(pairs of samples\), got 2",
+    ),
+    (
         "trainconfig-batch-size-one",
         lambda c: TrainConfig(batch_size=1),
         ConfigError,

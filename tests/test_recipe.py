@@ -1,5 +1,7 @@
 import json
 
+import datasets
+import numpy as np
 import pytest
 
 from ganaug.cli import main
@@ -102,6 +104,25 @@ def test_guard_refuses_unless_forced(tmp_path):
     assert "NOT" in rep["guard"]["verdict"]
     rep = run_recipe(recipe_from_dict(raw), guard=True, force=True, progress=False)
     assert rep["dataset_written"] and (tmp_path / "g" / "augmented").exists()
+
+
+def test_diverse_selection_and_mode_seeking_run_and_write_what_was_measured(tmp_path):
+    raw = {
+        **TINY,
+        "arms": ["classical", "gan+classical"],
+        "seeds": [0],
+        "output_dir": str(tmp_path / "d"),
+        "gan": {**TINY["gan"], "mode_seeking": 0.5},
+        "synthetic": {"selection": "diverse", "filter_candidates": 2.0, "filter_confidence": 0.0},
+    }
+    rep = run_recipe(recipe_from_dict(raw), guard=False, progress=False)
+    assert rep["recipe"]["synthetic"]["selection"] == "diverse" and rep["recipe"]["gan"]["mode_seeking"] == 0.5
+    ds = datasets.load_from_disk(str(tmp_path / "d" / "augmented"))
+    flags = np.asarray(ds["synthetic"])
+    assert flags.sum() == 18 and (~flags).sum() == 12 * 8 + 3 * 2
+    assert sorted(np.asarray(ds["label"])[flags].tolist()) == [8] * 9 + [9] * 9
+    with pytest.raises(ConfigError, match="selection"):
+        recipe_from_dict({"synthetic": {"selection": "best"}})
 
 
 def test_sampling_strategy_takes_a_name_or_a_float():

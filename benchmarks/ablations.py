@@ -1,0 +1,201 @@
+"""The ablation table of "make the synthetic data win", rebuilt from the committed ``gains-*.json`` results.
+
+Every lever is one run of ``benchmarks/gains.py`` with an override (``--set ...``) and a tag; this script reads
+those JSON files (nothing is re-run or re-computed beyond the paired differences of the stored per-seed
+results) and writes ``benchmarks/results/ablations.json``, ``ablations.md`` and ``ablations.png``: for each
+lever and regime, the test balanced accuracy of ``gan`` and ``gan+classical`` and the paired difference
+``gan+classical − classical`` with its 95 % t-interval over the classifier seeds.
+
+Run (from the repository root)::
+
+    .venv/bin/python benchmarks/ablations.py
+
+The lever list below says which command produced each file; rerun it to reproduce a row.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import REPO, md_table, save_figure, write_results  # noqa: E402
+from ganaug.recipe import paired_ci  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+QUICK = "gains.py --quick-sized run: GAN 1,500 steps, classifier 600 steps × 64, seeds 0-2"
+
+# (lever, setting, results file stem, regime, command that produced it)
+LEVERS: list[tuple[str, str, str, str, str]] = [
+    ("baseline", "conditional DCGAN, class-balanced D batches, EMA", "gains-quick", "imb100", "--quick"),
+    ("training length", "GAN 4,000 steps", "gains-quick-steps4000", "imb100", "--set gan.steps=4000"),
+    (
+        "DiffAugment on D's inputs",
+        "translation,cutout",
+        "gains-quick-diffaug",
+        "imb100",
+        "--set gan.diffaug=translation,cutout",
+    ),
+    ("LeCam regularisation of D", "weight 0.1", "gains-quick-lecam01", "imb100", "--set gan.lecam=0.1"),
+    ("mode seeking (MSGAN)", "weight 0.3", "gains-quick-ms03", "imb100", "--set gan.mode_seeking=0.3"),
+    ("mode seeking (MSGAN)", "weight 1.0", "gains-quick-ms1", "imb100", "--set gan.mode_seeking=1.0"),
+    ("GAN seed (robustness)", "baseline, gan.seed=1", "gains-quick-base-gseed1", "imb100", "--set gan.seed=1"),
+    (
+        "GAN seed (robustness)",
+        "mode seeking 1.0, gan.seed=1",
+        "gains-quick-ms1-gseed1",
+        "imb100",
+        "--set gan.mode_seeking=1.0 --set gan.seed=1",
+    ),
+    (
+        "diversity-aware selection",
+        "mode seeking 1.0 GAN, 3 candidates, confidence gate + k-center",
+        "gains-quick-ms1-diverse",
+        "imb100",
+        "--set synthetic.selection=diverse",
+    ),
+    (
+        "fresh samples every classifier step",
+        "baseline GAN",
+        "gains-quick-fresh",
+        "imb100",
+        "--set synthetic.fresh=true",
+    ),
+    ("weight of synthetic rows", "0.3", "gains-quick-synweight03", "imb100", "--set classifier.synthetic_weight=0.3"),
+    (
+        "fill minority classes part-way",
+        "sampling_strategy 0.25",
+        "gains-quick-fill025",
+        "imb100",
+        "--set synthetic.sampling_strategy=0.25",
+    ),
+    ("baseline", "conditional DCGAN", "gains-quick", "low20", "--quick"),
+    (
+        "DiffAugment on D's inputs",
+        "translation,cutout",
+        "gains-quick-diffaug",
+        "low20",
+        "--set gan.diffaug=translation,cutout",
+    ),
+    ("mode seeking (MSGAN)", "weight 0.3", "gains-quick-low20-ms03", "low20", "--set gan.mode_seeking=0.3"),
+    ("mode seeking (MSGAN)", "weight 1.0", "gains-quick-low20-ms1", "low20", "--set gan.mode_seeking=1.0"),
+]
+
+
+def _per_seed(report: dict[str, Any], arm: str) -> dict[int, float]:
+    return {r["seed"]: r["test"]["balanced_accuracy"] for r in report["results"].get(arm, [])}
+
+
+def lever_row(lever: str, setting: str, stem: str, regime: str, command: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{stem}.json"
+    if not path.exists():
+        return None
+    res = json.loads(path.read_text())
+    entry = res["regimes"].get(regime)
+    if entry is None:
+        return None
+    report, arms = entry["report"], entry["summary"]["arms"]
+    row: dict[str, Any] = {
+        "lever": lever,
+        "setting": setting,
+        "regime": regime,
+        "file": f"{stem}.md",
+        "command": f"benchmarks/gains.py {command}",
+        "seeds": res["settings"]["seeds"],
+        "gan_steps": entry["recipe"]["gan"].get("steps"),
+        "classifier_steps": entry["recipe"]["classifier"]["steps"],
+    }
+    for arm in ("classical", "gan", "gan+classical"):
+        row[arm] = arms.get(arm, {}).get("test_balanced_accuracy_mean")
+    a, b = _per_seed(report, "gan+classical"), _per_seed(report, "classical")
+    seeds = sorted(set(a) & set(b))
+    mean, lo, hi = paired_ci([a[s] - b[s] for s in seeds]) if seeds else (None, None, None)
+    row.update({"diff_mean": mean, "diff_ci95": [lo, hi], "paired_seeds": len(seeds)})
+    return row
+
+
+def _pts(x: float | None) -> str:
+    return "—" if x is None or x != x else f"{100 * x:+.2f}"
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.2f}"
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "# Ablations: what each lever buys",
+        "",
+        "Built by `benchmarks/ablations.py` from the committed `gains-*.json` files. Every row: real MNIST "
+        "(mnist-mini), the GAN trained on the regime's training set alone, the same SmallCNN and budget for every "
+        f"arm ({QUICK} unless the setting says otherwise), test = the real 10k test set. `diff` = paired "
+        "difference of test balanced accuracy `gan+classical − classical` over the classifier seeds, with its "
+        "95 % t-interval. The training draw is fixed (experiment seed 0); the GAN seed is 0 unless stated.",
+        "",
+    ]
+    for regime in dict.fromkeys(r["regime"] for r in rows):
+        lines += [f"## {regime}", ""]
+        table = [
+            [
+                r["lever"],
+                r["setting"],
+                _pct(r["classical"]),
+                _pct(r["gan"]),
+                _pct(r["gan+classical"]),
+                f"{_pts(r['diff_mean'])} [{_pts(r['diff_ci95'][0])}, {_pts(r['diff_ci95'][1])}]",
+                f"[{r['file']}]({r['file']})",
+            ]
+            for r in rows
+            if r["regime"] == regime
+        ]
+        lines += [
+            md_table(
+                ["lever", "setting", "`classical`", "`gan`", "`gan+classical`", "diff (pts, 95 % CI)", "file"], table
+            ),
+            "",
+        ]
+    lines += ["![paired difference per lever](ablations.png)", ""]
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['regime']}: {r['lever']} ({r['setting'][:38]})" for r in rows]
+    fig, ax = plt.subplots(figsize=(9, 0.34 * len(rows) + 1.2))
+    for i, r in enumerate(rows):
+        m, (lo, hi) = r["diff_mean"], r["diff_ci95"]
+        if m is None:
+            continue
+        color = "tab:green" if lo is not None and lo > 0 else ("tab:red" if hi is not None and hi < 0 else "tab:gray")
+        err = [[100 * (m - lo)], [100 * (hi - m)]] if lo == lo and lo is not None else None
+        ax.errorbar(100 * m, i, xerr=err, fmt="o", color=color, capsize=3)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("gan+classical − classical, test balanced accuracy (pts, 95 % CI)")
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+    return path
+
+
+def main() -> list[dict[str, Any]]:
+    rows = [r for spec in LEVERS if (r := lever_row(*spec)) is not None]
+    missing = [spec[2] for spec in LEVERS if not (RESULTS / f"{spec[2]}.json").exists()]
+    png = plot(rows, RESULTS / "ablations.png")
+    write_results(RESULTS, "ablations", {"rows": rows, "missing": missing}, markdown(rows))
+    print(f"wrote {RESULTS / 'ablations.md'} and {png} ({len(rows)} rows; missing: {missing or 'none'})")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
