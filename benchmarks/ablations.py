@@ -52,6 +52,13 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "--set gan.mode_seeking=1.0 --set gan.seed=1",
     ),
     (
+        "transfer from majority digits (BAGAN idea)",
+        "mode seeking 1.0 GAN; z = E(real majority digit), minority label",
+        "gains-quick-ms1-transfer",
+        "imb100",
+        "(benchmarks/transfer_probe.py --gan runs/bench/quick-ms1/imb100/gan)",
+    ),
+    (
         "diversity-aware selection",
         "mode seeking 1.0 GAN, 3 candidates, confidence gate + k-center",
         "gains-quick-ms1-diverse",
@@ -81,7 +88,6 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "low20",
         "--set gan.diffaug=translation,cutout",
     ),
-    ("mode seeking (MSGAN)", "weight 0.3", "gains-quick-low20-ms03", "low20", "--set gan.mode_seeking=0.3"),
     ("mode seeking (MSGAN)", "weight 1.0", "gains-quick-low20-ms1", "low20", "--set gan.mode_seeking=1.0"),
 ]
 
@@ -104,7 +110,7 @@ def lever_row(lever: str, setting: str, stem: str, regime: str, command: str) ->
         "setting": setting,
         "regime": regime,
         "file": f"{stem}.md",
-        "command": f"benchmarks/gains.py {command}",
+        "command": command if command.startswith("(") else f"benchmarks/gains.py {command}",
         "seeds": res["settings"]["seeds"],
         "gan_steps": entry["recipe"]["gan"].get("steps"),
         "classifier_steps": entry["recipe"]["classifier"]["steps"],
@@ -168,8 +174,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['regime']}: {r['lever']} ({r['setting'][:38]})" for r in rows]
-    fig, ax = plt.subplots(figsize=(9, 0.34 * len(rows) + 1.2))
+    labels = [f"{r['regime']}: {r['lever']}\n{r['setting'][:48]}" for r in rows]
+    fig, ax = plt.subplots(figsize=(10, 0.5 * len(rows) + 1.4))
     for i, r in enumerate(rows):
         m, (lo, hi) = r["diff_mean"], r["diff_ci95"]
         if m is None:
