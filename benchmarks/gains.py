@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import shutil
 import sys
 import tempfile
@@ -157,13 +158,26 @@ def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def wall_estimate(rows: list[dict[str, Any]], jobs: int, single_thread_factor: float) -> float:
+    """Seconds for the plan: the sum of the regimes with one process, else the makespan of the regimes
+    (each ``single_thread_factor`` times slower on one thread) handed longest-first to ``jobs`` workers."""
+    if jobs <= 1:
+        return sum(r["estimate_s"] for r in rows)
+    workers = [0.0] * jobs
+    for cost in sorted((r["estimate_s"] * single_thread_factor for r in rows), reverse=True):
+        workers[workers.index(min(workers))] += cost
+    return max(workers)
+
+
 def print_plan(rows: list[dict[str, Any]], args: argparse.Namespace) -> float:
-    total = sum(r["estimate_s"] for r in rows)
+    total = wall_estimate(rows, args.jobs, args.est_single_thread_factor)
     print(
         f"plan: {len(rows)} regime(s), {sum(r['classifier_runs'] for r in rows)} classifier runs "
         f"({args.classifier_steps} steps × batch {args.classifier_batch}), {sum(r['gan'] for r in rows)} GAN(s) "
-        f"({args.gan_steps} steps); estimate {total / 60:.1f} min at {args.est_gan_step_s} s per GAN step "
-        f"(batch 128), {args.est_clf_step_s} s per classifier step (batch 64), {args.est_run_overhead_s} s per run"
+        f"({args.gan_steps} steps), {args.jobs} parallel job(s); estimate {total / 60:.1f} min at "
+        f"{args.est_gan_step_s} s per GAN step (batch 128), {args.est_clf_step_s} s per classifier step "
+        f"(batch 64), {args.est_run_overhead_s} s per run"
+        + (f", × {args.est_single_thread_factor} on one thread per job" if args.jobs > 1 else "")
     )
     for r in rows:
         print(
@@ -388,11 +402,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fresh", action="store_true", help="delete each regime's run directory first (no GAN reuse)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the estimate, run nothing")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--jobs", type=int, default=1, help="regimes in parallel, one process + one torch thread each")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="regimes run in parallel, one process and one torch thread each (default: one per CPU core)",
+    )
     est = p.add_argument_group("estimate (2 quiet CPU cores)")
     est.add_argument("--est-gan-step-s", type=float, default=0.07, help="seconds per GAN step at batch 128")
     est.add_argument("--est-clf-step-s", type=float, default=0.02, help="seconds per classifier step at batch 64")
     est.add_argument("--est-run-overhead-s", type=float, default=2.5, help="per classifier run: set-up + evaluation")
+    est.add_argument(
+        "--est-single-thread-factor", type=float, default=1.6, help="slow-down of a job on one thread of 2 busy cores"
+    )
     est.add_argument(
         "--est-regime-overhead-s", type=float, default=15.0, help="per regime: data, synthetic rows, report"
     )
@@ -409,6 +431,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for k, v in defaults.items():
         if getattr(a, k) is None:
             setattr(a, k, v)
+    if a.jobs is None:
+        a.jobs = max(1, min(len(a.regimes), os.cpu_count() or 1))
+    if a.jobs < 1:
+        p.error(f"--jobs must be >= 1, got {a.jobs}")
     return a
 
 

@@ -200,22 +200,28 @@ class Runner:
         self.timings["synthetic_s"] = time.perf_counter() - t0
         self._log(f"{len(self.synth)} synthetic rows: {self.synth.class_counts()}")
 
+    def train_judge(self, seed: int):
+        """A classifier of the real training set (classical augmentation, class-balanced draws) that scores
+        synthetic candidates for ``gan+filter`` and ``selection = "diverse"``."""
+        c, k = self.r.classifier, self.spec.num_classes
+        counts = torch.bincount(self.train.labels, minlength=k).double().clamp_min(1)
+        cfg = ClassifierConfig(steps=c.steps, batch_size=c.batch_size, width=c.width, augment=True, seed=seed)
+        return train_classifier(
+            self.train.images,
+            self.train.labels,
+            k,
+            cfg,
+            sample_weight=1.0 / counts[self.train.labels],
+            accelerator=c.accelerator,
+        )
+
     def diverse_synthetic(self) -> LabelledImages:
         """As many samples per class as balance/Augment drew, chosen among ``filter_candidates``× candidates by
         ``selection.select_diverse`` in the feature space of a judge trained on the real training set."""
         from .selection import select_diverse
 
-        s, c_sec, k = self.r.synthetic, self.r.classifier, self.spec.num_classes
-        judge = train_classifier(
-            self.train.images,
-            self.train.labels,
-            k,
-            ClassifierConfig(
-                steps=c_sec.steps, batch_size=c_sec.batch_size, width=c_sec.width, augment=True, seed=20_000 + s.seed
-            ),
-            sample_weight=1.0 / torch.bincount(self.train.labels, minlength=k).double().clamp_min(1)[self.train.labels],
-            accelerator=c_sec.accelerator,
-        )
+        s = self.r.synthetic
+        judge = self.train_judge(seed=20_000 + s.seed)
         imgs, labs = [], []
         for c, n in enumerate(self.synth.class_counts()):
             if n == 0:
@@ -317,21 +323,7 @@ class Runner:
             for arm in r.arms:
                 t_arm = time.perf_counter()
                 if arm == "gan+filter" and judge is None:
-                    judge = train_classifier(
-                        self.train.images,
-                        self.train.labels,
-                        k,
-                        ClassifierConfig(
-                            steps=r.classifier.steps,
-                            batch_size=r.classifier.batch_size,
-                            width=r.classifier.width,
-                            augment=True,
-                            seed=seed + 10_000,
-                        ),
-                        sample_weight=1.0
-                        / torch.bincount(self.train.labels, minlength=k).double().clamp_min(1)[self.train.labels],
-                        accelerator=r.classifier.accelerator,
-                    )
+                    judge = self.train_judge(seed=seed + 10_000)
                 inp = self.arm_inputs(arm, seed, judge)
                 model = train_classifier(
                     inp["images"],
