@@ -413,7 +413,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     est.add_argument("--est-clf-step-s", type=float, default=0.02, help="seconds per classifier step at batch 64")
     est.add_argument("--est-run-overhead-s", type=float, default=2.5, help="per classifier run: set-up + evaluation")
     est.add_argument(
-        "--est-single-thread-factor", type=float, default=1.6, help="slow-down of a job on one thread of 2 busy cores"
+        "--est-single-thread-factor", type=float, default=1.4, help="slow-down of a job on one thread of 2 busy cores"
     )
     est.add_argument(
         "--est-regime-overhead-s", type=float, default=15.0, help="per regime: data, synthetic rows, report"
