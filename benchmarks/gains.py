@@ -32,11 +32,15 @@ paired test difference with a 95 % t-interval over seeds (``headline``, computed
 go to ``runs/bench/<tag>/<regime>`` (git-ignored; the Runner reuses a GAN there when recipe and data match:
 ``--fresh`` retrains).
 
+Regimes run in parallel, one process with one torch thread each (``--jobs``, default one per CPU core): the
+small models use two cores better that way than one process with two threads. Results are written after
+every regime, so a stopped run keeps the regimes it finished (marked PARTIAL).
+
 Run (from the repository root, on a quiet machine)::
 
     .venv/bin/python benchmarks/gains.py --dry-run           # print the plan and a time estimate
-    .venv/bin/python benchmarks/gains.py --quick             # imb100 + low20, 3 seeds: <= 15 min on 2 cores
-    .venv/bin/python benchmarks/gains.py                     # all regimes, seeds 0-4 (about an hour on 2 cores)
+    .venv/bin/python benchmarks/gains.py --quick             # imb100 + low20, 3 seeds (11 min on 2 cores, --jobs 2)
+    .venv/bin/python benchmarks/gains.py                     # all regimes, seeds 0-4 (56 min on 2 cores, --jobs 2)
     .venv/bin/python benchmarks/gains.py --set gan.diffaug=translation,cutout --tag diffaug
     .venv/bin/python benchmarks/gains.py --smoke             # plumbing check, < 60 s; writes results/smoke/
 """

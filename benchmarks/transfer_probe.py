@@ -16,6 +16,13 @@ Run (from the repository root)::
         --classifier-steps 600 --set gan.mode_seeking=1.0 --set "arms=['classical','gan','gan+classical']" \\
         --tag quick-ms1
     .venv/bin/python benchmarks/transfer_probe.py --gan runs/bench/quick-ms1/imb100/gan --tag quick-ms1-transfer
+
+With a GAN trained with ``gan.info > 0`` (a label-blind encoder Q recovers z from G's images during training),
+``--use-q`` takes Q as the encoder instead of fitting one afterwards::
+
+    .venv/bin/python benchmarks/gains.py ... --set gan.info=1.0 --tag quick-info1
+    .venv/bin/python benchmarks/transfer_probe.py --gan runs/bench/quick-info1/imb100/gan --use-q \
+        --tag quick-info1-transfer
 """
 
 from __future__ import annotations
@@ -70,10 +77,24 @@ def fit_encoder(gen: nn.Module, images: torch.Tensor, labels: torch.Tensor, step
     return enc.eval()
 
 
+def trained_latent_encoder(gan_dir: Path, spec, model_cfg) -> nn.Module:
+    """The label-blind encoder Q saved in ``trainer.pt`` by a run with ``TrainConfig.info > 0``."""
+    from ganaug.checkpoint import load_trainer_state
+    from ganaug.models import build_latent_encoder
+
+    state = load_trainer_state(gan_dir)
+    if "Q" not in state:
+        raise SystemExit(f"{gan_dir} was trained without a latent encoder (gan.info = 0); drop --use-q")
+    enc = build_latent_encoder(spec, model_cfg)
+    enc.load_state_dict(state["Q"])
+    return enc.eval()
+
+
 class TransferRunner(Runner):
     """The benchmark's Runner with the balance output replaced by latent-transfer samples (same counts)."""
 
     encoder_steps = 800
+    use_q = False  # take the label-blind encoder trained with the GAN (TrainConfig.info > 0) from trainer.pt
 
     def make_augmented(self) -> None:
         super().make_augmented()
@@ -81,7 +102,10 @@ class TransferRunner(Runner):
         counts = torch.bincount(self.train.labels, minlength=self.spec.num_classes)
         major = counts[self.train.labels] == counts.max()
         src, src_y = self.train.images[major], self.train.labels[major]
-        enc = fit_encoder(gen, src, src_y, self.encoder_steps, seed=self.r.synthetic.seed)
+        if self.use_q:
+            enc = trained_latent_encoder(Path(self.r.gan.checkpoint), self.spec, gen.cfg)
+        else:
+            enc = fit_encoder(gen, src, src_y, self.encoder_steps, seed=self.r.synthetic.seed)
         g = torch.Generator().manual_seed(self.r.synthetic.seed + 1)
         imgs, labs = [], []
         with torch.no_grad():
@@ -93,7 +117,8 @@ class TransferRunner(Runner):
                 imgs.append(((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8))
                 labs.append(torch.full((n,), c, dtype=torch.int64))
         self.synth = LabelledImages(torch.cat(imgs), torch.cat(labs), self.spec)
-        self.notes.append(f"synthetic rows: latent transfer from majority digits (encoder {self.encoder_steps} steps)")
+        how = "the GAN's own latent encoder" if self.use_q else f"an encoder fitted for {self.encoder_steps} steps"
+        self.notes.append(f"synthetic rows: latent transfer from majority digits ({how})")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -103,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--classifier-steps", type=int, default=600)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--use-q", action="store_true", help="use the GAN's own label-blind encoder (gan.info > 0)")
     a = p.parse_args(argv)
     configure(a.threads)
     if not (Path(a.gan) / "meta.json").exists():
@@ -115,7 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     run_dir = Path(args.run_root) / a.tag / "imb100"
     raw = gains.regime_recipe("imb100", args, run_dir)
     t0 = time.perf_counter()
-    report = TransferRunner(recipe_from_dict(copy.deepcopy(raw)), progress=False).run()
+    runner = TransferRunner(recipe_from_dict(copy.deepcopy(raw)), progress=False)
+    runner.use_q = a.use_q
+    report = runner.run()
     entry = {
         "recipe": raw,
         "run_dir": str(run_dir),

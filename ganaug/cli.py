@@ -52,6 +52,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ema-decay", type=float, default=None, help="0 disables the EMA generator")
     p.add_argument("--mode-seeking", type=float, default=None, help="weight of the MSGAN diversity term (0 = off)")
     p.add_argument("--lecam", type=float, default=None, help="weight of LeCam regularisation of D (0 = off)")
+    p.add_argument("--info", type=float, default=None, help="weight of label-blind latent recovery (0 = off)")
     p.add_argument(
         "--no-class-balanced", action="store_true", help="draw real batches by frequency, not uniformly over classes"
     )
@@ -86,6 +87,7 @@ def _train_settings(a: argparse.Namespace):
         "ema_decay": a.ema_decay,
         "mode_seeking": a.mode_seeking,
         "lecam": a.lecam,
+        "info": a.info,
         "checkpoint_every": a.checkpoint_every,
         "sample_every": a.sample_every,
     }

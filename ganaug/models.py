@@ -161,6 +161,36 @@ class Discriminator(nn.Module):
         return out
 
 
+class LatentEncoder(nn.Module):
+    """Recovers z from an image without seeing its label (InfoGAN-style latent regression).
+
+    Trained with G on ``|Q(G(z, y)) − z|²``: because Q is label-blind, G must express z the same way for every
+    label, so z comes to mean label-independent style, and ``Q(real image)`` is a latent to decode with
+    another label.
+    """
+
+    def __init__(self, spec: ImageSpec, cfg: ModelConfig) -> None:
+        super().__init__()
+        n, _, _ = _stages(spec)
+        layers: list[nn.Module] = []
+        in_ch, width = spec.channels, cfg.d_width
+        for i in range(n):
+            layers.append(nn.Conv2d(in_ch, width, 4, 2, 1, bias=i == 0))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            in_ch, width = width, width * 2
+        self.features = nn.Sequential(*layers)
+        h, w = spec.height, spec.width
+        for _ in range(n):
+            h, w = h // 2, w // 2
+        self.head = nn.Linear(in_ch * h * w, cfg.z_dim)
+        _init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))
+
+
 def _init_weights(module: nn.Module) -> None:
     """DCGAN initialisation: N(0, 0.02) for conv/linear weights, N(1, 0.02) for BatchNorm scales."""
     for m in module.modules():
@@ -179,6 +209,10 @@ def build_generator(spec: ImageSpec, cfg: ModelConfig) -> Generator:
 
 def build_discriminator(spec: ImageSpec, cfg: ModelConfig) -> Discriminator:
     return Discriminator(spec, cfg)
+
+
+def build_latent_encoder(spec: ImageSpec, cfg: ModelConfig) -> LatentEncoder:
+    return LatentEncoder(spec, cfg)
 
 
 def generator_flops_per_sample(gen: Generator) -> int:

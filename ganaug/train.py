@@ -26,7 +26,7 @@ from ._io import atomic_write, ensure_writable_dir
 from .data import LabelledImages, load_images
 from .diffaug import diff_augment, parse_policy
 from .errors import CheckpointError, ConfigError, TrainingError
-from .models import ModelConfig, build_discriminator, build_generator
+from .models import ModelConfig, build_discriminator, build_generator, build_latent_encoder
 
 LOSSES = ("bce", "hinge")
 
@@ -47,6 +47,7 @@ class TrainConfig:
     class_balanced: bool = True  # draw real batches uniformly over classes (minority classes get seen)
     mode_seeking: float = 0.0  # weight of the mode-seeking term (MSGAN): G pays for similar outputs of one label
     lecam: float = 0.0  # weight of LeCam regularisation of D (limited-data GANs); 0 = off
+    info: float = 0.0  # weight of latent recovery by a label-blind encoder (InfoGAN-style): z becomes style; 0 = off
     seed: int = 0  # everything random derives from it
     checkpoint_every: int = 500  # steps between checkpoints (and the last step)
     sample_every: int = 0  # steps between sample-grid PNGs; 0 = only at the end
@@ -63,7 +64,7 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int | float) or not 0 < v < 1:
                 raise ConfigError(f"{name} must be a number in (0, 1), got {v!r}")
-        for name in ("mode_seeking", "lecam"):
+        for name in ("mode_seeking", "lecam", "info"):
             v = getattr(self, name)
             if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v <= 100:
                 raise ConfigError(f"{name} must be a number in [0, 100] (0 turns it off), got {v!r}")
@@ -187,6 +188,10 @@ def _worker(
     ema = copy.deepcopy(gen_net).requires_grad_(False) if cfg.ema_decay > 0 else None
     opt_g = torch.optim.Adam(gen_net.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(disc_net.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    q_net = opt_q = None
+    if cfg.info:
+        q_net = build_latent_encoder(spec, mcfg)
+        opt_q = torch.optim.Adam(q_net.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     fingerprint = data.fingerprint()
     start = 0
     lecam_ema = torch.zeros(2)  # running means of D's logits on real and on generated images
@@ -205,9 +210,16 @@ def _worker(
         if ema is not None:
             ema.load_state_dict(state["ema"])
         lecam_ema = state.get("lecam_ema", lecam_ema)
+        if q_net is not None:
+            if "Q" not in state:
+                raise CheckpointError(f"{out} was trained without info; resume it with info=0")
+            q_net.load_state_dict(state["Q"])
+            opt_q.load_state_dict(state["opt_q"])
         start = int(state["step"])
     gen_net, opt_g = fabric.setup(gen_net, opt_g)
     disc_net, opt_d = fabric.setup(disc_net, opt_d)
+    if q_net is not None:
+        q_net, opt_q = fabric.setup(q_net, opt_q)
     if ema is not None:
         ema.to(fabric.device)
 
@@ -263,9 +275,14 @@ def _worker(
         loss_g = _g_loss(cfg.loss, disc_net(_aug(fake, policy, g), y_fake))
         if cfg.mode_seeking:
             loss_g = loss_g + cfg.mode_seeking * _mode_seeking(fake, z, cfg.batch_size // 2)
+        if q_net is not None:
+            loss_g = loss_g + cfg.info * F.mse_loss(q_net(fake).float(), z.float())
+            opt_q.zero_grad(set_to_none=True)
         opt_g.zero_grad(set_to_none=True)
         fabric.backward(loss_g)
         opt_g.step()
+        if q_net is not None:
+            opt_q.step()
         if ema is not None:
             _ema_update(ema, _unwrap(fabric, gen_net), cfg.ema_decay, step)
 
@@ -309,6 +326,7 @@ def _worker(
                     meta_base,
                     cfg,
                     lecam_ema,
+                    None if q_net is None else (_unwrap(fabric, q_net), opt_q),
                 )
             fabric.barrier()
         if cfg.sample_every and done % cfg.sample_every == 0 and fabric.is_global_zero:
@@ -423,6 +441,7 @@ def _save(
     meta_base: dict[str, Any],
     cfg: TrainConfig,
     lecam_ema: torch.Tensor,
+    latent_encoder: tuple[nn.Module, Any] | None = None,
 ) -> None:
     state = {
         "lecam_ema": lecam_ema,
@@ -436,6 +455,8 @@ def _save(
     }
     if ema is not None:
         state["ema"] = ema.state_dict()
+    if latent_encoder is not None:
+        state["Q"], state["opt_q"] = latent_encoder[0].state_dict(), latent_encoder[1].state_dict()
     ckpt.save_trainer_state(out, _to_cpu(state))
     calibrated = recalibrate_batchnorm(sampler, cfg.seed)
     ckpt.save_generator(out, calibrated.state_dict(), {**meta_base, "step": step, "ema": ema is not None})

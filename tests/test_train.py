@@ -145,16 +145,17 @@ def test_the_gan_learns_digits(tmp_path):
     assert acc >= 0.6
 
 
-def test_mode_seeking_and_lecam_change_training_and_resume_exactly(tmp_path, small_ds):
+def test_mode_seeking_lecam_and_info_change_training_and_resume_exactly(tmp_path, small_ds):
     base = TrainConfig(steps=6, batch_size=16, checkpoint_every=3)
-    both = TrainConfig(steps=6, batch_size=16, checkpoint_every=3, mode_seeking=1.0, lecam=0.1)
+    both = TrainConfig(steps=6, batch_size=16, checkpoint_every=3, mode_seeking=1.0, lecam=0.1, info=1.0)
     train(small_ds, tmp_path / "base", config=base, model=TINY, progress=False)
     train(small_ds, tmp_path / "both", config=both, model=TINY, progress=False)
     a, b = _weights(tmp_path / "base"), _weights(tmp_path / "both")
     assert not all(torch.equal(a[k], b[k]) for k in a)  # the terms reach the weights
     state = torch.load(tmp_path / "both" / "trainer.pt", weights_only=True)
     assert state["lecam_ema"].shape == (2,) and state["lecam_ema"].abs().sum() > 0
-    # resume restores the LeCam anchors: bit-identical to the uninterrupted run
+    assert "Q" in state and "opt_q" in state  # the label-blind latent encoder is kept for resume and transfer
+    # resume restores the LeCam anchors and the encoder: bit-identical to the uninterrupted run
     train(small_ds, tmp_path / "part", config=replace(both, steps=3), model=TINY, progress=False)
     train(small_ds, tmp_path / "part", config=both, model=TINY, resume=True, progress=False)
     c = _weights(tmp_path / "part")
