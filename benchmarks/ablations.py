@@ -59,6 +59,20 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "(benchmarks/transfer_probe.py --gan runs/bench/quick-ms1/imb100/gan)",
     ),
     (
+        "label-blind latent recovery (InfoGAN-style)",
+        "info 1.0: z must be recoverable without the label",
+        "gains-quick-info1",
+        "imb100",
+        "--set gan.info=1.0",
+    ),
+    (
+        "transfer with the GAN's own encoder",
+        "info 1.0 GAN; z = Q(real majority digit), minority label",
+        "gains-quick-info1-transfer",
+        "imb100",
+        "(benchmarks/transfer_probe.py --gan runs/bench/quick-info1/imb100/gan --use-q)",
+    ),
+    (
         "diversity-aware selection",
         "mode seeking 1.0 GAN, 3 candidates, confidence gate + k-center",
         "gains-quick-ms1-diverse",
@@ -89,6 +103,13 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "--set gan.diffaug=translation,cutout",
     ),
     ("mode seeking (MSGAN)", "weight 1.0", "gains-quick-low20-ms1", "low20", "--set gan.mode_seeking=1.0"),
+    (
+        "label-blind latent recovery (InfoGAN-style)",
+        "info 1.0",
+        "gains-quick-low20-info1",
+        "low20",
+        "--set gan.info=1.0",
+    ),
 ]
 
 
