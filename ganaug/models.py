@@ -132,19 +132,7 @@ class Discriminator(nn.Module):
         if not self.projection:
             self.label_maps = nn.Embedding(spec.num_classes, cfg.label_dim)
             in_ch += cfg.label_dim
-        layers: list[nn.Module] = []
-        width = cfg.d_width
-        for i in range(n):
-            layers.append(sn(nn.Conv2d(in_ch, width, 4, 2, 1, bias=i == 0 or self.projection)))
-            if i > 0 and not self.projection:
-                layers.append(nn.BatchNorm2d(width))
-            layers.append(nn.LeakyReLU(0.2, inplace=True))
-            in_ch, width = width, width * 2
-        self.features = nn.Sequential(*layers)
-        h, w = spec.height, spec.width
-        for _ in range(n):
-            h, w = h // 2, w // 2  # a 4×4 stride-2 pad-1 conv halves, rounding down
-        self.flat = in_ch * h * w
+        self.features, self.flat = _downsampling(spec, in_ch, cfg.d_width, n, sn, batchnorm=not self.projection)
         self.head = sn(nn.Linear(self.flat, 1))
         if self.projection:
             self.class_embed = sn(nn.Embedding(spec.num_classes, self.flat))
@@ -172,23 +160,30 @@ class LatentEncoder(nn.Module):
     def __init__(self, spec: ImageSpec, cfg: ModelConfig) -> None:
         super().__init__()
         n, _, _ = _stages(spec)
-        layers: list[nn.Module] = []
-        in_ch, width = spec.channels, cfg.d_width
-        for i in range(n):
-            layers.append(nn.Conv2d(in_ch, width, 4, 2, 1, bias=i == 0))
-            if i > 0:
-                layers.append(nn.BatchNorm2d(width))
-            layers.append(nn.LeakyReLU(0.2, inplace=True))
-            in_ch, width = width, width * 2
-        self.features = nn.Sequential(*layers)
-        h, w = spec.height, spec.width
-        for _ in range(n):
-            h, w = h // 2, w // 2
-        self.head = nn.Linear(in_ch * h * w, cfg.z_dim)
+        self.features, flat = _downsampling(spec, spec.channels, cfg.d_width, n, lambda m: m, batchnorm=True)
+        self.head = nn.Linear(flat, cfg.z_dim)
         _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x).flatten(1))
+
+
+def _downsampling(
+    spec: ImageSpec, in_ch: int, width: int, n: int, wrap: Any, batchnorm: bool
+) -> tuple[nn.Sequential, int]:
+    """``n`` stride-2 4×4 convolutions doubling the width (DCGAN discriminator body); BatchNorm after all but
+    the first when ``batchnorm``, biases only where no BatchNorm follows. Returns it and its flattened size."""
+    layers: list[nn.Module] = []
+    for i in range(n):
+        layers.append(wrap(nn.Conv2d(in_ch, width, 4, 2, 1, bias=i == 0 or not batchnorm)))
+        if i > 0 and batchnorm:
+            layers.append(nn.BatchNorm2d(width))
+        layers.append(nn.LeakyReLU(0.2, inplace=True))
+        in_ch, width = width, width * 2
+    h, w = spec.height, spec.width
+    for _ in range(n):
+        h, w = h // 2, w // 2  # a 4×4 stride-2 pad-1 conv halves, rounding down
+    return nn.Sequential(*layers), in_ch * h * w
 
 
 def _init_weights(module: nn.Module) -> None:
