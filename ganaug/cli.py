@@ -54,6 +54,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lecam", type=float, default=None, help="weight of LeCam regularisation of D (0 = off)")
     p.add_argument("--info", type=float, default=None, help="weight of label-blind latent recovery (0 = off)")
     p.add_argument(
+        "--reconstruction", type=float, default=None, help="weight of the real-image autoencoder term (needs --info)"
+    )
+    p.add_argument(
         "--no-class-balanced", action="store_true", help="draw real batches by frequency, not uniformly over classes"
     )
     p.add_argument("--checkpoint-every", type=int, default=None)
@@ -88,6 +91,7 @@ def _train_settings(a: argparse.Namespace):
         "mode_seeking": a.mode_seeking,
         "lecam": a.lecam,
         "info": a.info,
+        "reconstruction": a.reconstruction,
         "checkpoint_every": a.checkpoint_every,
         "sample_every": a.sample_every,
     }

@@ -68,6 +68,7 @@ class GanSection:
     mode_seeking: float = 0.0
     lecam: float = 0.0
     info: float = 0.0
+    reconstruction: float = 0.0
     g_width: int = 32
     d_width: int = 32
     z_dim: int = 64
@@ -158,6 +159,7 @@ _RANGES = {  # (section, key): (low, high) inclusive; None = unbounded
     ("gan", "mode_seeking"): (0.0, 100.0),
     ("gan", "lecam"): (0.0, 100.0),
     ("gan", "info"): (0.0, 100.0),
+    ("gan", "reconstruction"): (0.0, 100.0),
     ("gan", "g_width"): (1, 4096),
     ("gan", "d_width"): (1, 4096),
     ("gan", "z_dim"): (1, 4096),

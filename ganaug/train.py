@@ -48,6 +48,7 @@ class TrainConfig:
     mode_seeking: float = 0.0  # weight of the mode-seeking term (MSGAN): G pays for similar outputs of one label
     lecam: float = 0.0  # weight of LeCam regularisation of D (limited-data GANs); 0 = off
     info: float = 0.0  # weight of latent recovery by a label-blind encoder (InfoGAN-style): z becomes style; 0 = off
+    reconstruction: float = 0.0  # weight of |G(Q(x), y) - x| on real images (BAGAN-style autoencoder); needs info
     seed: int = 0  # everything random derives from it
     checkpoint_every: int = 500  # steps between checkpoints (and the last step)
     sample_every: int = 0  # steps between sample-grid PNGs; 0 = only at the end
@@ -64,10 +65,12 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int | float) or not 0 < v < 1:
                 raise ConfigError(f"{name} must be a number in (0, 1), got {v!r}")
-        for name in ("mode_seeking", "lecam", "info"):
+        for name in ("mode_seeking", "lecam", "info", "reconstruction"):
             v = getattr(self, name)
             if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v <= 100:
                 raise ConfigError(f"{name} must be a number in [0, 100] (0 turns it off), got {v!r}")
+        if self.reconstruction and not self.info:
+            raise ConfigError("reconstruction trains the latent encoder of info; set info > 0 as well")
         if self.mode_seeking and self.batch_size < 4:
             raise ConfigError(f"mode_seeking needs batch_size >= 4 (pairs of samples), got {self.batch_size}")
         for name in ("beta1", "beta2", "ema_decay"):
@@ -277,6 +280,8 @@ def _worker(
             loss_g = loss_g + cfg.mode_seeking * _mode_seeking(fake, z, cfg.batch_size // 2)
         if q_net is not None:
             loss_g = loss_g + cfg.info * F.mse_loss(q_net(fake).float(), z.float())
+            if cfg.reconstruction:  # real images through Q and G: real styles get latents on G's input space
+                loss_g = loss_g + cfg.reconstruction * F.l1_loss(gen_net(q_net(real), y).float(), real.float())
             opt_q.zero_grad(set_to_none=True)
         opt_g.zero_grad(set_to_none=True)
         fabric.backward(loss_g)

@@ -769,6 +769,12 @@ CASES = [
         r"lecam must be a number in \[0, 100\] \(0 turns it off\), got 'high'",
     ),
     (
+        "trainconfig-reconstruction-without-info",
+        lambda c: TrainConfig(reconstruction=1.0),
+        ConfigError,
+        r"reconstruction trains the latent encoder of info; set info > 0 as well",
+    ),
+    (
         "trainconfig-mode-seeking-tiny-batch",
         lambda c: TrainConfig(mode_seeking=1.0, batch_size=2),
         ConfigError,

@@ -24,6 +24,8 @@ def test_train_dry_run_prints_resolved_settings(capsys, tmp_path):
                 "0.1",
                 "--info",
                 "2",
+                "--reconstruction",
+                "0.5",
                 "--dry-run",
             ]
         )
@@ -32,7 +34,7 @@ def test_train_dry_run_prints_resolved_settings(capsys, tmp_path):
     resolved = json.loads(capsys.readouterr().out)
     assert resolved["train"]["steps"] == 7 and resolved["train"]["diffaug"] == "translation"
     assert resolved["train"]["mode_seeking"] == 0.5 and resolved["train"]["lecam"] == 0.1
-    assert resolved["train"]["info"] == 2.0
+    assert resolved["train"]["info"] == 2.0 and resolved["train"]["reconstruction"] == 0.5
     assert resolved["model"]["arch"] == "dcgan" and resolved["fabric"]["accelerator"] == "auto"
     assert not (tmp_path / "x").exists()
 

@@ -147,7 +147,9 @@ def test_the_gan_learns_digits(tmp_path):
 
 def test_mode_seeking_lecam_and_info_change_training_and_resume_exactly(tmp_path, small_ds):
     base = TrainConfig(steps=6, batch_size=16, checkpoint_every=3)
-    both = TrainConfig(steps=6, batch_size=16, checkpoint_every=3, mode_seeking=1.0, lecam=0.1, info=1.0)
+    both = TrainConfig(
+        steps=6, batch_size=16, checkpoint_every=3, mode_seeking=1.0, lecam=0.1, info=1.0, reconstruction=1.0
+    )
     train(small_ds, tmp_path / "base", config=base, model=TINY, progress=False)
     train(small_ds, tmp_path / "both", config=both, model=TINY, progress=False)
     a, b = _weights(tmp_path / "base"), _weights(tmp_path / "both")
