@@ -72,6 +72,21 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "imb100",
         "(benchmarks/transfer_probe.py --gan runs/bench/quick-info1/imb100/gan --use-q)",
     ),
+    ("label-blind latent recovery (InfoGAN-style)", "info 0.3", "gains-quick-info03", "imb100", "--set gan.info=0.3"),
+    (
+        "latent recovery + real-image autoencoder (BAGAN-style)",
+        "info 0.3, reconstruction 1.0",
+        "gains-quick-info03-rec1",
+        "imb100",
+        "--set gan.info=0.3 --set gan.reconstruction=1.0",
+    ),
+    (
+        "transfer with the GAN's own encoder",
+        "info 0.3 + reconstruction 1.0 GAN; z = Q(real majority digit)",
+        "gains-quick-info03-rec1-transfer",
+        "imb100",
+        "(benchmarks/transfer_probe.py --gan runs/bench/quick-info03-rec1/imb100/gan --use-q)",
+    ),
     (
         "diversity-aware selection",
         "mode seeking 1.0 GAN, 3 candidates, confidence gate + k-center",

@@ -17,8 +17,9 @@ Run (from the repository root)::
         --tag quick-ms1
     .venv/bin/python benchmarks/transfer_probe.py --gan runs/bench/quick-ms1/imb100/gan --tag quick-ms1-transfer
 
-With a GAN trained with ``gan.info > 0`` (a label-blind encoder Q recovers z from G's images during training),
-``--use-q`` takes Q as the encoder instead of fitting one afterwards::
+With a GAN trained with ``gan.info > 0`` (a label-blind encoder Q recovers z from G's images during training;
+with ``gan.reconstruction > 0`` Q and G also autoencode the real images), ``--use-q`` takes Q as the encoder
+instead of fitting one afterwards::
 
     .venv/bin/python benchmarks/gains.py ... --set gan.info=1.0 --tag quick-info1
     .venv/bin/python benchmarks/transfer_probe.py --gan runs/bench/quick-info1/imb100/gan --use-q \
