@@ -88,6 +88,20 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "(benchmarks/transfer_probe.py --gan runs/bench/quick-info03-rec1/imb100/gan --use-q)",
     ),
     (
+        "real batches by frequency (D rarely sees the 5-image digits)",
+        "class_balanced false",
+        "gains-quick-freq",
+        "imb100",
+        "--set gan.class_balanced=false",
+    ),
+    (
+        "real batches by frequency + mode seeking",
+        "class_balanced false, mode seeking 1.0",
+        "gains-quick-freq-ms1",
+        "imb100",
+        "--set gan.class_balanced=false --set gan.mode_seeking=1.0",
+    ),
+    (
         "diversity-aware selection",
         "mode seeking 1.0 GAN, 3 candidates, confidence gate + k-center",
         "gains-quick-ms1-diverse",
