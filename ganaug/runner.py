@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from typing import Any
 
 import numpy as np
@@ -203,17 +203,21 @@ class Runner:
     def train_judge(self, seed: int):
         """A classifier of the real training set (classical augmentation, class-balanced draws) that scores
         synthetic candidates for ``gan+filter`` and ``selection = "diverse"``."""
-        c, k = self.r.classifier, self.spec.num_classes
-        counts = torch.bincount(self.train.labels, minlength=k).double().clamp_min(1)
+        c = self.r.classifier
         cfg = ClassifierConfig(steps=c.steps, batch_size=c.batch_size, width=c.width, augment=True, seed=seed)
         return train_classifier(
             self.train.images,
             self.train.labels,
-            k,
+            self.spec.num_classes,
             cfg,
-            sample_weight=1.0 / counts[self.train.labels],
+            sample_weight=self._balanced_weights(),
             accelerator=c.accelerator,
         )
+
+    def _balanced_weights(self) -> torch.Tensor:
+        """Per training row 1 / (rows of its class): draws uniform over classes (random oversampling)."""
+        counts = torch.bincount(self.train.labels, minlength=self.spec.num_classes).double().clamp_min(1)
+        return 1.0 / counts[self.train.labels]
 
     def diverse_synthetic(self) -> LabelledImages:
         """As many samples per class as balance/Augment drew, chosen among ``filter_candidates``× candidates by
@@ -222,58 +226,60 @@ class Runner:
 
         s = self.r.synthetic
         judge = self.train_judge(seed=20_000 + s.seed)
+
+        def choose(c: int, n: int, cand: torch.Tensor, conf: torch.Tensor) -> torch.Tensor:
+            feats = extract_features(judge, cand)
+            anchors = extract_features(judge, self.train.images[self.train.labels == c])
+            return select_diverse(feats, conf, n, min_confidence=s.filter_confidence, anchors=anchors)
+
+        return self._choose_among_candidates(judge, choose)
+
+    def filtered_synthetic(self, judge) -> LabelledImages:
+        """As many samples per class as the gan arm has, chosen among ``filter_candidates``× candidates by the
+        confidence of a classifier trained on real data (``judge``)."""
+        s = self.r.synthetic
+        passed = 0
+
+        def choose(c: int, n: int, cand: torch.Tensor, conf: torch.Tensor) -> torch.Tensor:
+            nonlocal passed
+            passed += int((conf >= s.filter_confidence).sum().clamp(max=n))
+            return torch.argsort(conf, descending=True)[:n]
+
+        chosen = self._choose_among_candidates(judge, choose)
+        self.filter_pass_rate = passed / max(len(self.synth), 1)
+        return chosen
+
+    def _choose_among_candidates(self, judge, choose) -> LabelledImages:
+        """For every class with ``n`` synthetic rows: draw ``ceil(n · filter_candidates)`` candidates, score them
+        with ``judge`` and keep the ``n`` rows ``choose(class, n, candidates, confidences)`` returns."""
+        s = self.r.synthetic
         imgs, labs = [], []
         for c, n in enumerate(self.synth.class_counts()):
             if n == 0:
                 continue
             cand = self.provider.sample([c] * int(np.ceil(n * s.filter_candidates)), seed=s.seed * 7919 + c + 1)
             conf = predict_proba(judge, cand)[:, c]
-            with torch.no_grad():
-                feats = extract_features(judge, cand)
-                anchors = extract_features(judge, self.train.images[self.train.labels == c])
-            keep = select_diverse(feats, conf, n, min_confidence=s.filter_confidence, anchors=anchors)
-            imgs.append(cand[keep])
+            imgs.append(cand[choose(c, n, cand, conf)])
             labs.append(torch.full((n,), c, dtype=torch.int64))
-        return LabelledImages(torch.cat(imgs), torch.cat(labs), self.spec)
-
-    def filtered_synthetic(self, judge) -> LabelledImages:
-        """As many samples per class as the gan arm has, chosen among ``filter_candidates``× candidates by the
-        confidence of a classifier trained on real data (``judge``)."""
-        s = self.r.synthetic
-        need = self.synth.class_counts()
-        imgs, labs = [], []
-        passed = 0
-        for c, n in enumerate(need):
-            if n == 0:
-                continue
-            m = int(np.ceil(n * s.filter_candidates))
-            cand = self.provider.sample([c] * m, seed=s.seed * 7919 + c + 1)
-            conf = predict_proba(judge, cand)[:, c]
-            order = torch.argsort(conf, descending=True)[:n]
-            passed += int((conf >= s.filter_confidence).sum().clamp(max=n))
-            imgs.append(cand[order])
-            labs.append(torch.full((n,), c, dtype=torch.int64))
-        self.filter_pass_rate = passed / max(sum(need), 1)
         return LabelledImages(torch.cat(imgs), torch.cat(labs), self.spec)
 
     # -- 4. classifiers ------------------------------------------------------------------------------------
     def arm_inputs(self, arm: str, seed: int, judge=None) -> dict[str, Any]:
         c = self.r.classifier
-        real, k = self.train, self.spec.num_classes
+        real = self.train
         cfg = ClassifierConfig(steps=c.steps, batch_size=c.batch_size, lr=c.lr, width=c.width, seed=seed)
-        counts = torch.bincount(real.labels, minlength=k).double().clamp_min(1)
-        balanced_w = 1.0 / counts[real.labels]
+        balanced_w = self._balanced_weights()
         if arm == "real":
             return {"images": real.images, "labels": real.labels, "cfg": cfg}
         if arm == "oversample":
             return {"images": real.images, "labels": real.labels, "cfg": cfg, "weights": balanced_w}
         if arm == "class_weighted":
-            return {"images": real.images, "labels": real.labels, "cfg": _with(cfg, class_weighted=True)}
+            return {"images": real.images, "labels": real.labels, "cfg": replace(cfg, class_weighted=True)}
         if arm == "classical":
             return {
                 "images": real.images,
                 "labels": real.labels,
-                "cfg": _with(cfg, augment=True),
+                "cfg": replace(cfg, augment=True),
                 "weights": balanced_w,
             }
         if arm == "smote":
@@ -286,7 +292,7 @@ class Runner:
             "images": images,
             "labels": labels,
             "weights": weights,
-            "cfg": _with(cfg, augment=arm == "gan+classical"),
+            "cfg": replace(cfg, augment=arm == "gan+classical"),
         }
         if self.r.synthetic.fresh and arm != "gan+filter":
             inputs["fresh_mask"] = torch.cat(
@@ -378,8 +384,7 @@ class Runner:
             for arm in results:
                 if arm == "real":
                     continue
-                d = [a["test"][metric] - b["test"][metric] for a, b in zip(results[arm], results["real"], strict=True)]
-                mean, lo, hi = paired_ci(d)
+                d, mean, lo, hi = _paired(results, arm, "real", "test", metric)
                 gains[arm] = {"metric": metric, "mean": mean, "ci95": [lo, hi], "diffs": d}
         return {"arms": summary, "gains_vs_real_test": gains, "headline": self._headline(results, metric)}
 
@@ -395,8 +400,7 @@ class Runner:
             return float(np.mean([row[split][metric] for row in results[a]]))
 
         best_gan, best_base = max(gan, key=mean_of), max(base, key=mean_of)
-        d = [a["test"][metric] - b["test"][metric] for a, b in zip(results[best_gan], results[best_base], strict=True)]
-        mean, lo, hi = paired_ci(d)
+        d, mean, lo, hi = _paired(results, best_gan, best_base, "test", metric)
         return {
             "metric": metric,
             "chosen_on": split,
@@ -433,11 +437,7 @@ class Runner:
             if not base:
                 return {"decided": False, "passed": False, "reason": "no baseline arm to compare with"}
             other = max(base, key=val_mean)
-        d = [
-            a["validation"][metric] - b["validation"][metric]
-            for a, b in zip(results[best_gan], results[other], strict=True)
-        ]
-        mean, lo, hi = paired_ci(d)
+        d, mean, lo, hi = _paired(results, best_gan, other, "validation", metric)
         passed = mean > 0 and (lo > 0 if len(d) > 1 else True)
         verdict = f"{best_gan} beats {other} on validation {metric} by {mean * 100:+.2f} points" + (
             f" (95 % CI {lo * 100:+.2f} to {hi * 100:+.2f})" if len(d) > 1 else " (one seed: no CI)"
@@ -521,13 +521,17 @@ class Runner:
         return report
 
 
+def _paired(
+    results: dict[str, list[dict[str, Any]]], arm: str, other: str, split: str, metric: str
+) -> tuple[list[float], float, float, float]:
+    """Per-seed differences ``arm − other`` of ``split`` ``metric``, their mean and 95 % t-interval."""
+    d = [a[split][metric] - b[split][metric] for a, b in zip(results[arm], results[other], strict=True)]
+    return (d, *paired_ci(d))
+
+
 def _pick(values: dict[str, Any], cls: type) -> dict[str, Any]:
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in values.items() if k in names and k != "checkpoint_every"}
-
-
-def _with(cfg: ClassifierConfig, **kw: Any) -> ClassifierConfig:
-    return ClassifierConfig(**{**asdict(cfg), **kw})
 
 
 def _subset(li: LabelledImages, idx: np.ndarray) -> LabelledImages:
