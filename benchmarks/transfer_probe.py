@@ -1,10 +1,11 @@
 """Probe of the BAGAN idea: minority digits drawn from latents of real MAJORITY digits.
 
-After a regime's GAN is trained, an encoder E (small CNN) is fitted to invert the frozen generator on the
-training set's majority images: minimise ``|G(E(x), y) − x|₁`` (+ a small penalty keeping E's codes at the
-prior's scale). Minority rows are then ``G(E(x_major), minority_label)``: the latent of a real majority digit
-(its slant, thickness, size) decoded with the minority label, instead of a random ``z``. The synthetic rows
-replace the ``balance`` output and every arm runs as in ``benchmarks/gains.py`` (same recipe, seeds, test set).
+After a regime's GAN is trained, an encoder E (``ganaug.models.LatentEncoder``) is fitted to invert the frozen
+generator on the training set's majority images: minimise ``|G(E(x), y) − x|₁`` (+ a small penalty keeping
+E's codes at the prior's scale). Minority rows are then ``G(E(x_major), minority_label)``: the latent of a real
+majority digit (its slant, thickness, size) decoded with the minority label, instead of a random ``z``. The
+synthetic rows replace the ``balance`` output and every arm runs as in ``benchmarks/gains.py`` (same recipe,
+seeds, test set).
 
 It reuses a GAN trained by ``gains.py`` (``--gan runs/bench/<tag>/imb100/gan``), so it isolates the sampling
 change. Results: ``benchmarks/results/gains-<tag>.json/.md/.png`` (same format as gains.py, read by
@@ -44,26 +45,16 @@ from torch.nn import functional as F  # noqa: E402
 from benchmarks import gains  # noqa: E402
 from benchmarks._common import configure, results_dir  # noqa: E402
 from ganaug.data import LabelledImages  # noqa: E402
+from ganaug.models import build_latent_encoder  # noqa: E402
 from ganaug.recipe import recipe_from_dict  # noqa: E402
 from ganaug.runner import Runner  # noqa: E402
 
 
 def fit_encoder(gen: nn.Module, images: torch.Tensor, labels: torch.Tensor, steps: int, seed: int) -> nn.Module:
-    """An encoder image → z such that ``gen(E(x), y) ≈ x`` on these (uint8) images; ``gen`` stays frozen."""
+    """A ``ganaug.models.LatentEncoder`` (image → z) fitted so that ``gen(E(x), y) ≈ x`` on these uint8 images;
+    ``gen`` stays frozen."""
     torch.manual_seed(seed)
-    z_dim = gen.cfg.z_dim
-    c, h, w = images.shape[1:]
-    enc = nn.Sequential(
-        nn.Conv2d(c, 32, 4, 2, 1),
-        nn.LeakyReLU(0.2),
-        nn.Conv2d(32, 64, 4, 2, 1),
-        nn.BatchNorm2d(64),
-        nn.LeakyReLU(0.2),
-        nn.Flatten(),
-        nn.Linear(64 * (h // 4) * (w // 4), 256),
-        nn.LeakyReLU(0.2),
-        nn.Linear(256, z_dim),
-    )
+    enc = build_latent_encoder(gen.spec, gen.cfg)
     gen = gen.eval().requires_grad_(False)
     x_all = images.float() / 127.5 - 1
     opt = torch.optim.Adam(enc.parameters(), 1e-3)
@@ -81,7 +72,6 @@ def fit_encoder(gen: nn.Module, images: torch.Tensor, labels: torch.Tensor, step
 def trained_latent_encoder(gan_dir: Path, spec, model_cfg) -> nn.Module:
     """The label-blind encoder Q saved in ``trainer.pt`` by a run with ``TrainConfig.info > 0``."""
     from ganaug.checkpoint import load_trainer_state
-    from ganaug.models import build_latent_encoder
 
     state = load_trainer_state(gan_dir)
     if "Q" not in state:
