@@ -59,6 +59,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-class-balanced", action="store_true", help="draw real batches by frequency, not uniformly over classes"
     )
+    p.add_argument("--transition-start", type=int, default=None, help="step before which labels are ignored (0 = off)")
+    p.add_argument("--transition-end", type=int, default=None, help="step by which labels are fully faded in")
     p.add_argument("--checkpoint-every", type=int, default=None)
     p.add_argument("--sample-every", type=int, default=None)
     p.add_argument("--arch", choices=ARCHS, default=None)
@@ -92,6 +94,8 @@ def _train_settings(a: argparse.Namespace):
         "lecam": a.lecam,
         "info": a.info,
         "reconstruction": a.reconstruction,
+        "transition_start": a.transition_start,
+        "transition_end": a.transition_end,
         "checkpoint_every": a.checkpoint_every,
         "sample_every": a.sample_every,
     }

@@ -69,6 +69,8 @@ class GanSection:
     lecam: float = 0.0
     info: float = 0.0
     reconstruction: float = 0.0
+    transition_start: int = 0  # labels ignored by G and D before this step, then faded in...
+    transition_end: int = 0  # ...until this one (0, 0 = conditional throughout); see TrainConfig
     g_width: int = 32
     d_width: int = 32
     z_dim: int = 64
@@ -160,6 +162,8 @@ _RANGES = {  # (section, key): (low, high) inclusive; None = unbounded
     ("gan", "lecam"): (0.0, 100.0),
     ("gan", "info"): (0.0, 100.0),
     ("gan", "reconstruction"): (0.0, 100.0),
+    ("gan", "transition_start"): (0, None),
+    ("gan", "transition_end"): (0, None),
     ("gan", "g_width"): (1, 4096),
     ("gan", "d_width"): (1, 4096),
     ("gan", "z_dim"): (1, 4096),
@@ -302,6 +306,16 @@ def _check_recipe(r: Recipe) -> None:
             raise ConfigError(f"synthetic.sampling_strategy = {strategy!r}: a float must be in (0, 1]")
     if not r.output_dir:
         raise ConfigError("output_dir must name a directory for the run")
+    if not r.gan.checkpoint:  # the settings that depend on each other fail here, not after the data is loaded
+        from .models import ModelConfig
+        from .train import TrainConfig
+
+        section = asdict(r.gan)
+        for cls in (TrainConfig, ModelConfig):
+            try:
+                cls(**{f.name: section[f.name] for f in fields(cls) if f.name in section})
+            except ConfigError as exc:
+                raise ConfigError(f"[gan] {exc}") from None
 
 
 def run_recipe(recipe: Recipe, guard: bool = False, force: bool = False, progress: bool = True) -> dict[str, Any]:

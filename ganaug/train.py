@@ -49,6 +49,8 @@ class TrainConfig:
     lecam: float = 0.0  # weight of LeCam regularisation of D (limited-data GANs); 0 = off
     info: float = 0.0  # weight of latent recovery by a label-blind encoder (InfoGAN-style): z becomes style; 0 = off
     reconstruction: float = 0.0  # weight of |G(Q(x), y) - x| on real images (BAGAN-style autoencoder); needs info
+    transition_start: int = 0  # transitional conditioning: G and D ignore labels before this step...
+    transition_end: int = 0  # ...and the labels fade in linearly until this one (0, 0 = conditional throughout)
     seed: int = 0  # everything random derives from it
     checkpoint_every: int = 500  # steps between checkpoints (and the last step)
     sample_every: int = 0  # steps between sample-grid PNGs; 0 = only at the end
@@ -61,6 +63,13 @@ class TrainConfig:
         _check_int(self, "checkpoint_every", 1)
         _check_int(self, "sample_every", 0)
         _check_int(self, "log_every", 1)
+        _check_int(self, "transition_start", 0)
+        _check_int(self, "transition_end", self.transition_start)
+        if self.transition_end > self.steps:
+            raise ConfigError(
+                f"transition_end ({self.transition_end}) must be <= steps ({self.steps}): the generator must end "
+                "fully conditional"
+            )
         for name in ("lr_g", "lr_d"):
             v = getattr(self, name)
             if not isinstance(v, int | float) or not 0 < v < 1:
@@ -261,13 +270,14 @@ def _worker(
         y = labels[idx].to(fabric.device)
         z = torch.randn(cfg.batch_size, mcfg.z_dim, generator=g).to(fabric.device)
         y_fake = y
+        lam = _condition_weight(cfg, step)
         if cfg.mode_seeking:  # pairs (i, i + half) share a label and differ in z
             half = cfg.batch_size // 2
             y_fake = torch.cat([y[:half], y[:half], y[2 * half :]])
 
-        fake = gen_net(z, y_fake)
-        d_real = disc_net(_aug(real, policy, g), y)
-        d_fake = disc_net(_aug(fake.detach(), policy, g), y_fake)
+        fake = gen_net(z, y_fake, lam)
+        d_real = disc_net(_aug(real, policy, g), y, lam)
+        d_fake = disc_net(_aug(fake.detach(), policy, g), y_fake, lam)
         loss_d = _d_loss(cfg.loss, d_real, d_fake)
         if cfg.lecam:
             loss_d = loss_d + cfg.lecam * _lecam(d_real, d_fake, lecam_ema)
@@ -275,13 +285,13 @@ def _worker(
         fabric.backward(loss_d)
         opt_d.step()
 
-        loss_g = _g_loss(cfg.loss, disc_net(_aug(fake, policy, g), y_fake))
+        loss_g = _g_loss(cfg.loss, disc_net(_aug(fake, policy, g), y_fake, lam))
         if cfg.mode_seeking:
             loss_g = loss_g + cfg.mode_seeking * _mode_seeking(fake, z, cfg.batch_size // 2)
         if q_net is not None:
             loss_g = loss_g + cfg.info * F.mse_loss(q_net(fake).float(), z.float())
             if cfg.reconstruction:  # real images through Q and G: real styles get latents on G's input space
-                loss_g = loss_g + cfg.reconstruction * F.l1_loss(gen_net(q_net(real), y).float(), real.float())
+                loss_g = loss_g + cfg.reconstruction * F.l1_loss(gen_net(q_net(real), y, lam).float(), real.float())
             opt_q.zero_grad(set_to_none=True)
         opt_g.zero_grad(set_to_none=True)
         fabric.backward(loss_g)
@@ -306,6 +316,7 @@ def _worker(
                 "d_real": torch.sigmoid(d_real.detach().float()).mean().item(),
                 "d_fake": torch.sigmoid(d_fake.detach().float()).mean().item(),
                 "images_per_s": seen / max(time.perf_counter() - t0, 1e-9),
+                "condition": lam,
             }
             fabric.log_dict(metrics, step=done)
             if bar is not None:
@@ -356,6 +367,18 @@ def _unwrap(fabric, module: nn.Module) -> nn.Module:
 
 def _step_seed(seed: int, step: int, rank: int) -> int:
     return (seed * 1_000_003 + step * 7_919 + rank * 104_729) % (2**63 - 1)
+
+
+def _condition_weight(cfg: TrainConfig, step: int) -> float:
+    """How much G and D see the label at ``step`` (transitional training, Shahbazi et al., 2022): 0 before
+    ``transition_start``, rising linearly to 1 at ``transition_end``. Early unconditional steps learn what all
+    classes share (stroke, thickness, slant) from every image, before the few images of a rare class can be
+    memorised under their label."""
+    if step >= cfg.transition_end:
+        return 1.0
+    if step < cfg.transition_start:
+        return 0.0
+    return (step - cfg.transition_start) / (cfg.transition_end - cfg.transition_start)
 
 
 def _aug(x: torch.Tensor, policy: tuple[str, ...], g: torch.Generator) -> torch.Tensor:
