@@ -769,6 +769,18 @@ CASES = [
         r"lecam must be a number in \[0, 100\] \(0 turns it off\), got 'high'",
     ),
     (
+        "trainconfig-transition-ends-before-it-starts",
+        lambda c: TrainConfig(transition_start=500, transition_end=100),
+        ConfigError,
+        r"transition_end must be an integer >= 500, got 100",
+    ),
+    (
+        "trainconfig-transition-ends-after-training",
+        lambda c: TrainConfig(steps=100, transition_end=200),
+        ConfigError,
+        r"transition_end \(200\) must be <= steps \(100\): the generator must end fully conditional",
+    ),
+    (
         "trainconfig-reconstruction-without-info",
         lambda c: TrainConfig(reconstruction=1.0),
         ConfigError,

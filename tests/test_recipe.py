@@ -24,6 +24,8 @@ def test_shipped_recipes_validate(name):
         ({"gan": {"steps": 0}}, ConfigError, r"gan.steps = 0 is out of range; it must be >= 1"),
         ({"gan": {"arch": "vae"}}, ConfigError, r"gan.arch = 'vae' is not allowed; choose one of"),
         ({"gan": 3}, ConfigTypeError, r"\[gan\] must be a table"),
+        ({"gan": {"transition_end": 5000}}, ConfigError, r"\[gan\] transition_end \(5000\) must be <= steps \(2000\)"),
+        ({"gan": {"reconstruction": 1.0}}, ConfigError, r"\[gan\] reconstruction trains the latent encoder of info"),
         ({"seeds": []}, ConfigError, r"seeds must be a non-empty list"),
         ({"seeds": [1, "2"]}, ConfigTypeError, r"seeds must be a list of int"),
         ({"arms": ["real", "magic"]}, ConfigError, r"arms \['magic'\] not allowed"),

@@ -175,3 +175,57 @@ def test_mode_seeking_term_rewards_spread():
     # logits already on the right side of the other side's anchor cost nothing; overconfident ones do
     assert _lecam(torch.full((4,), -1.0), torch.full((4,), 1.0), anchors.clone()) == 0
     assert _lecam(torch.full((4,), 3.0), torch.full((4,), -3.0), anchors.clone()) > 0
+
+
+def test_transitional_conditioning_schedule_and_label_blindness():
+    from ganaug.data import ImageSpec
+    from ganaug.models import build_discriminator, build_generator
+    from ganaug.train import _condition_weight
+
+    cfg = TrainConfig(steps=30, transition_start=10, transition_end=20)
+    assert [_condition_weight(cfg, s) for s in (0, 9, 10, 15, 20, 29)] == [0.0, 0.0, 0.0, 0.5, 1.0, 1.0]
+    assert _condition_weight(TrainConfig(), 0) == 1.0  # off by default: conditional from the first step
+    spec = ImageSpec(channels=1, height=28, width=28, num_classes=10, class_names=tuple("0123456789"))
+    z = torch.randn(4, TINY.z_dim, generator=torch.Generator().manual_seed(0))
+    y0, y1 = torch.zeros(4, dtype=torch.long), torch.full((4,), 7)
+    for arch in ("dcgan", "projection"):
+        torch.manual_seed(0)
+        g, d = (
+            build_generator(spec, replace(TINY, arch=arch)).eval(),
+            build_discriminator(spec, replace(TINY, arch=arch)),
+        )
+        d.eval()
+        with torch.no_grad():
+            # at condition 0 the label changes nothing; at 1 it does
+            assert torch.equal(g(z, y0, 0.0), g(z, y1, 0.0)) and not torch.equal(g(z, y0), g(z, y1))
+            x = g(z, y0)
+            assert torch.equal(d(x, y0, 0.0), d(x, y1, 0.0)) and not torch.equal(d(x, y0), d(x, y1))
+
+
+def test_transitional_conditioning_trains_and_resumes_exactly_across_the_ramp(tmp_path, small_ds, monkeypatch):
+    train_module = sys.modules[TrainConfig.__module__]  # ganaug.train is also the name of the function
+
+    ramp = TrainConfig(steps=8, batch_size=16, checkpoint_every=4, transition_start=2, transition_end=6)
+    base = replace(ramp, transition_start=0, transition_end=0)
+    train(small_ds, tmp_path / "base", config=base, model=TINY, progress=False)
+    train(small_ds, tmp_path / "ramp", config=ramp, model=TINY, progress=False)
+    a, b = _weights(tmp_path / "base"), _weights(tmp_path / "ramp")
+    assert not all(torch.equal(a[k], b[k]) for k in a)
+    logged = (tmp_path / "ramp" / "logs" / "version_0" / "metrics.csv").read_text()
+    assert "condition" in logged.splitlines()[0]
+
+    # interrupted in the middle of the ramp (after the step-4 checkpoint), then resumed: same weights
+    weight = train_module._condition_weight
+
+    def interrupted(cfg, step):
+        if step == 5:
+            raise KeyboardInterrupt
+        return weight(cfg, step)
+
+    monkeypatch.setattr(train_module, "_condition_weight", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(small_ds, tmp_path / "part", config=ramp, model=TINY, progress=False)
+    monkeypatch.setattr(train_module, "_condition_weight", weight)
+    train(small_ds, tmp_path / "part", config=ramp, model=TINY, resume=True, progress=False)
+    c = _weights(tmp_path / "part")
+    assert all(torch.equal(b[k], c[k]) for k in b)
