@@ -6,9 +6,12 @@ Errors raised on purpose (``GanaugError``) become one line on stderr and exit co
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import re
 import sys
-from dataclasses import replace
+import typing
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +35,8 @@ def _devices(text: str) -> int | str:
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
-    from .models import ARCHS
-    from .train import LOSSES
+    from .models import ARCHS, ModelConfig
+    from .train import LOSSES, TrainConfig
 
     p.add_argument(
         "data", help="mnist-mini, sklearn-digits, a hub dataset name, a save_to_disk directory or an image folder"
@@ -42,31 +45,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default=None, help="split of a DatasetDict (default: train)")
     p.add_argument("--image-column", default=None)
     p.add_argument("--label-column", default=None)
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--lr-g", type=float, default=None)
-    p.add_argument("--lr-d", type=float, default=None)
-    p.add_argument("--loss", choices=LOSSES, default=None)
-    p.add_argument("--diffaug", default=None, help="DiffAugment policy, e.g. translation,cutout ('' = off)")
-    p.add_argument("--ema-decay", type=float, default=None, help="0 disables the EMA generator")
-    p.add_argument("--mode-seeking", type=float, default=None, help="weight of the MSGAN diversity term (0 = off)")
-    p.add_argument("--lecam", type=float, default=None, help="weight of LeCam regularisation of D (0 = off)")
-    p.add_argument("--info", type=float, default=None, help="weight of label-blind latent recovery (0 = off)")
-    p.add_argument(
-        "--reconstruction", type=float, default=None, help="weight of the real-image autoencoder term (needs --info)"
-    )
-    p.add_argument(
-        "--no-class-balanced", action="store_true", help="draw real batches by frequency, not uniformly over classes"
-    )
-    p.add_argument("--transition-start", type=int, default=None, help="step before which labels are ignored (0 = off)")
-    p.add_argument("--transition-end", type=int, default=None, help="step by which labels are fully faded in")
-    p.add_argument("--checkpoint-every", type=int, default=None)
-    p.add_argument("--sample-every", type=int, default=None)
-    p.add_argument("--arch", choices=ARCHS, default=None)
-    p.add_argument("--z-dim", type=int, default=None)
-    p.add_argument("--g-width", type=int, default=None)
-    p.add_argument("--d-width", type=int, default=None)
+    choices = {"loss": LOSSES, "arch": ARCHS}
+    for cls in (TrainConfig, ModelConfig):  # one flag per setting, declared once: in the dataclass
+        _settings_flags(p.add_argument_group(f"{cls.__name__} settings"), cls, choices)
     p.add_argument("--accelerator", default="auto")
     p.add_argument("--devices", type=_devices, default=1)
     p.add_argument("--strategy", default="auto")
@@ -77,34 +58,39 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the resolved settings and exit")
 
 
+def _settings_flags(group: Any, cls: type, choices: dict[str, tuple[str, ...]]) -> None:
+    """``--some-name`` for every field ``some_name`` of the settings dataclass ``cls``: typed from its annotation,
+    helped by the comment that documents the field, ``None`` (keep the dataclass default) when not given."""
+    hints = typing.get_type_hints(cls)
+    notes = _field_comments(cls)
+    for f in fields(cls):
+        flag, kind = "--" + f.name.replace("_", "-"), hints[f.name]
+        text = f"{notes.get(f.name, f.name)} (default: {f.default!r})"
+        if kind is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+        else:
+            group.add_argument(flag, type=kind, choices=choices.get(f.name), default=None, help=text)
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """The trailing ``# comment`` of each field line in ``cls``'s source ({} when the source is unavailable)."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    found = (re.match(r"\s+(\w+): [^#]+#\s*(.+)$", line) for line in source.splitlines())
+    return {m[1]: m[2].replace("%", "%%") for m in found if m}  # argparse %-formats help strings
+
+
 def _train_settings(a: argparse.Namespace):
     from .models import ModelConfig
     from .train import TrainConfig
 
-    tmap = {
-        "steps": a.steps,
-        "batch_size": a.batch_size,
-        "seed": a.seed,
-        "lr_g": a.lr_g,
-        "lr_d": a.lr_d,
-        "loss": a.loss,
-        "diffaug": a.diffaug,
-        "ema_decay": a.ema_decay,
-        "mode_seeking": a.mode_seeking,
-        "lecam": a.lecam,
-        "info": a.info,
-        "reconstruction": a.reconstruction,
-        "transition_start": a.transition_start,
-        "transition_end": a.transition_end,
-        "checkpoint_every": a.checkpoint_every,
-        "sample_every": a.sample_every,
-    }
-    tcfg = replace(TrainConfig(), **{k: v for k, v in tmap.items() if v is not None})
-    if a.no_class_balanced:
-        tcfg = replace(tcfg, class_balanced=False)
-    mmap = {"arch": a.arch, "z_dim": a.z_dim, "g_width": a.g_width, "d_width": a.d_width}
-    mcfg = replace(ModelConfig(), **{k: v for k, v in mmap.items() if v is not None})
-    return tcfg, mcfg
+    given = vars(a)
+    return tuple(
+        replace(cls(), **{f.name: given[f.name] for f in fields(cls) if given.get(f.name) is not None})
+        for cls in (TrainConfig, ModelConfig)
+    )
 
 
 def cmd_train(a: argparse.Namespace) -> int:

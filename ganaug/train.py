@@ -49,8 +49,8 @@ class TrainConfig:
     lecam: float = 0.0  # weight of LeCam regularisation of D (limited-data GANs); 0 = off
     info: float = 0.0  # weight of latent recovery by a label-blind encoder (InfoGAN-style): z becomes style; 0 = off
     reconstruction: float = 0.0  # weight of |G(Q(x), y) - x| on real images (BAGAN-style autoencoder); needs info
-    transition_start: int = 0  # transitional conditioning: G and D ignore labels before this step...
-    transition_end: int = 0  # ...and the labels fade in linearly until this one (0, 0 = conditional throughout)
+    transition_start: int = 0  # transitional conditioning: G and D ignore the labels before this step
+    transition_end: int = 0  # step by which the labels have faded in linearly (0 and 0 = conditional throughout)
     seed: int = 0  # everything random derives from it
     checkpoint_every: int = 500  # steps between checkpoints (and the last step)
     sample_every: int = 0  # steps between sample-grid PNGs; 0 = only at the end

@@ -26,6 +26,13 @@ def test_train_dry_run_prints_resolved_settings(capsys, tmp_path):
                 "2",
                 "--reconstruction",
                 "0.5",
+                "--transition-start",
+                "2",
+                "--transition-end",
+                "5",
+                "--no-class-balanced",
+                "--label-dim",
+                "4",
                 "--dry-run",
             ]
         )
@@ -35,8 +42,23 @@ def test_train_dry_run_prints_resolved_settings(capsys, tmp_path):
     assert resolved["train"]["steps"] == 7 and resolved["train"]["diffaug"] == "translation"
     assert resolved["train"]["mode_seeking"] == 0.5 and resolved["train"]["lecam"] == 0.1
     assert resolved["train"]["info"] == 2.0 and resolved["train"]["reconstruction"] == 0.5
+    assert resolved["train"]["transition_start"] == 2 and resolved["train"]["transition_end"] == 5
+    assert resolved["train"]["class_balanced"] is False and resolved["model"]["label_dim"] == 4
     assert resolved["model"]["arch"] == "dcgan" and resolved["fabric"]["accelerator"] == "auto"
+    assert resolved["train"]["lr_g"] == 2e-4 and resolved["model"]["z_dim"] == 64  # not given: the defaults
     assert not (tmp_path / "x").exists()
+
+
+def test_every_training_setting_has_a_documented_flag():
+    from dataclasses import fields
+
+    from ganaug.cli import _field_comments
+    from ganaug.models import ModelConfig
+    from ganaug.train import TrainConfig
+
+    for cls in (TrainConfig, ModelConfig):
+        notes = _field_comments(cls)
+        assert set(notes) == {f.name for f in fields(cls)}, f"{cls.__name__}: a field lacks its # comment"
 
 
 def test_sample_writes_a_dataset_with_the_training_features(tiny_provider_dir, tmp_path, capsys):
