@@ -69,6 +69,7 @@ class GanSection:
     lecam: float = 0.0
     info: float = 0.0
     reconstruction: float = 0.0
+    real_augment: float = 0.0  # share of real images given a random affine before D (see TrainConfig)
     transition_start: int = 0  # labels ignored by G and D before this step, then faded in...
     transition_end: int = 0  # ...until this one (0, 0 = conditional throughout); see TrainConfig
     g_width: int = 32

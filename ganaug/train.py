@@ -23,6 +23,7 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from ._io import atomic_write, ensure_writable_dir
+from .classify import random_affine
 from .data import LabelledImages, load_images
 from .diffaug import diff_augment, parse_policy
 from .errors import CheckpointError, ConfigError, TrainingError
@@ -49,6 +50,7 @@ class TrainConfig:
     lecam: float = 0.0  # weight of LeCam regularisation of D (limited-data GANs); 0 = off
     info: float = 0.0  # weight of latent recovery by a label-blind encoder (InfoGAN-style): z becomes style; 0 = off
     reconstruction: float = 0.0  # weight of |G(Q(x), y) - x| on real images (BAGAN-style autoencoder); needs info
+    real_augment: float = 0.0  # share of real images given a random affine before D sees them (G learns it too)
     transition_start: int = 0  # transitional conditioning: G and D ignore the labels before this step
     transition_end: int = 0  # step by which the labels have faded in linearly (0 and 0 = conditional throughout)
     seed: int = 0  # everything random derives from it
@@ -78,6 +80,12 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v <= 100:
                 raise ConfigError(f"{name} must be a number in [0, 100] (0 turns it off), got {v!r}")
+        if (
+            not isinstance(self.real_augment, int | float)
+            or isinstance(self.real_augment, bool)
+            or not (0 <= self.real_augment <= 1)
+        ):
+            raise ConfigError(f"real_augment must be a share in [0, 1] (0 turns it off), got {self.real_augment!r}")
         if self.reconstruction and not self.info:
             raise ConfigError("reconstruction trains the latent encoder of info; set info > 0 as well")
         if self.mode_seeking and self.batch_size < 4:
@@ -267,6 +275,8 @@ def _worker(
         else:
             idx = torch.randint(len(labels), (cfg.batch_size,), generator=g)
         real = (images[idx].to(fabric.device, torch.float32) / 127.5) - 1.0
+        if cfg.real_augment:
+            real = _affine_some(real, cfg.real_augment, g)
         y = labels[idx].to(fabric.device)
         z = torch.randn(cfg.batch_size, mcfg.z_dim, generator=g).to(fabric.device)
         y_fake = y
@@ -379,6 +389,20 @@ def _condition_weight(cfg: TrainConfig, step: int) -> float:
     if step < cfg.transition_start:
         return 0.0
     return (step - cfg.transition_start) / (cfg.transition_end - cfg.transition_start)
+
+
+def _affine_some(x: torch.Tensor, share: float, g: torch.Generator) -> torch.Tensor:
+    """A random affine (the classifier's classical augmentation) on about ``share`` of the images.
+
+    Unlike DiffAugment this reaches only real images, so G learns to draw the transformed digits: deliberate
+    leakage of a label-preserving transformation, to widen what G draws from a few images of a class."""
+    pick = torch.rand(x.shape[0], generator=g) < share
+    if not pick.any():
+        return x
+    out = x.clone()
+    idx = pick.nonzero().flatten().to(x.device)
+    out[idx] = random_affine(x[idx], g)
+    return out
 
 
 def _aug(x: torch.Tensor, policy: tuple[str, ...], g: torch.Generator) -> torch.Tensor:
