@@ -123,6 +123,20 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "imb100",
         "--set synthetic.sampling_strategy=0.25",
     ),
+    (
+        "transitional conditioning (labels faded in)",
+        "unconditional until step 300, conditional from 900",
+        "gains-quick-trans300-900",
+        "imb100",
+        "--set gan.transition_start=300 --set gan.transition_end=900",
+    ),
+    (
+        "transitional conditioning (labels faded in)",
+        "unconditional until step 600, conditional from 1200",
+        "gains-quick-trans600-1200",
+        "imb100",
+        "--set gan.transition_start=600 --set gan.transition_end=1200",
+    ),
     ("baseline", "conditional DCGAN", "gains-quick", "low20", "--quick"),
     (
         "DiffAugment on D's inputs",

@@ -781,6 +781,12 @@ CASES = [
         r"transition_end \(200\) must be <= steps \(100\): the generator must end fully conditional",
     ),
     (
+        "trainconfig-real-augment-above-one",
+        lambda c: TrainConfig(real_augment=1.5),
+        ConfigError,
+        r"real_augment must be a share in \[0, 1\] \(0 turns it off\), got 1.5",
+    ),
+    (
         "trainconfig-reconstruction-without-info",
         lambda c: TrainConfig(reconstruction=1.0),
         ConfigError,

@@ -145,10 +145,17 @@ def test_the_gan_learns_digits(tmp_path):
     assert acc >= 0.6
 
 
-def test_mode_seeking_lecam_and_info_change_training_and_resume_exactly(tmp_path, small_ds):
+def test_regularisers_and_real_augment_change_training_and_resume_exactly(tmp_path, small_ds):
     base = TrainConfig(steps=6, batch_size=16, checkpoint_every=3)
     both = TrainConfig(
-        steps=6, batch_size=16, checkpoint_every=3, mode_seeking=1.0, lecam=0.1, info=1.0, reconstruction=1.0
+        steps=6,
+        batch_size=16,
+        checkpoint_every=3,
+        mode_seeking=1.0,
+        lecam=0.1,
+        info=1.0,
+        reconstruction=1.0,
+        real_augment=0.5,
     )
     train(small_ds, tmp_path / "base", config=base, model=TINY, progress=False)
     train(small_ds, tmp_path / "both", config=both, model=TINY, progress=False)
@@ -229,3 +236,15 @@ def test_transitional_conditioning_trains_and_resumes_exactly_across_the_ramp(tm
     train(small_ds, tmp_path / "part", config=ramp, model=TINY, resume=True, progress=False)
     c = _weights(tmp_path / "part")
     assert all(torch.equal(b[k], c[k]) for k in b)
+
+
+def test_real_augment_transforms_only_the_chosen_real_images():
+    from ganaug.train import _affine_some
+
+    x = torch.rand(64, 1, 28, 28) * 2 - 1
+    assert torch.equal(_affine_some(x, 1e-9, torch.Generator().manual_seed(0)), x)  # no image chosen
+    out = _affine_some(x, 0.5, torch.Generator().manual_seed(0))
+    changed = (out != x).flatten(1).any(1)
+    assert 16 < changed.sum() < 48  # about half, each one really moved
+    again = _affine_some(x, 0.5, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again) and out.min() >= -1 - 1e-6  # seeded; background stays at -1 or above
