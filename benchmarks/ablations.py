@@ -137,6 +137,34 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "imb100",
         "--set gan.transition_start=600 --set gan.transition_end=1200",
     ),
+    (
+        "affine on D's real images only (deliberate leakage)",
+        "real_augment 0.25",
+        "gains-quick-ra025",
+        "imb100",
+        "--set gan.real_augment=0.25",
+    ),
+    (
+        "affine on D's real images only (deliberate leakage)",
+        "real_augment 0.25, gan.seed=1",
+        "gains-quick-ra025-gseed1",
+        "imb100",
+        "--set gan.real_augment=0.25 --set gan.seed=1",
+    ),
+    (
+        "affine on D's real images only (deliberate leakage)",
+        "real_augment 0.5",
+        "gains-quick-ra05",
+        "imb100",
+        "--set gan.real_augment=0.5",
+    ),
+    (
+        "affine on D's real images only (deliberate leakage)",
+        "real_augment 1.0",
+        "gains-quick-ra1",
+        "imb100",
+        "--set gan.real_augment=1.0",
+    ),
     ("baseline", "conditional DCGAN", "gains-quick", "low20", "--quick"),
     (
         "DiffAugment on D's inputs",
@@ -152,6 +180,20 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "gains-quick-low20-info1",
         "low20",
         "--set gan.info=1.0",
+    ),
+    (
+        "affine on D's real images only (deliberate leakage)",
+        "real_augment 0.25",
+        "gains-quick-low20-ra025",
+        "low20",
+        "--set gan.real_augment=0.25",
+    ),
+    (
+        "affine on D's real images only (deliberate leakage)",
+        "real_augment 0.5",
+        "gains-quick-low20-ra05",
+        "low20",
+        "--set gan.real_augment=0.5",
     ),
 ]
 
