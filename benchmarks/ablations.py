@@ -139,6 +139,13 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
     ),
     (
         "affine on D's real images only (deliberate leakage)",
+        "real_augment 0.15",
+        "gains-quick-ra015",
+        "imb100",
+        "--set gan.real_augment=0.15",
+    ),
+    (
+        "affine on D's real images only (deliberate leakage)",
         "real_augment 0.25",
         "gains-quick-ra025",
         "imb100",
@@ -164,6 +171,13 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "gains-quick-ra1",
         "imb100",
         "--set gan.real_augment=1.0",
+    ),
+    (
+        "affine on D's real images only + mode seeking",
+        "real_augment 0.25, mode seeking 1.0",
+        "gains-quick-ra025-ms1",
+        "imb100",
+        "--set gan.real_augment=0.25 --set gan.mode_seeking=1.0",
     ),
     ("baseline", "conditional DCGAN", "gains-quick", "low20", "--quick"),
     (
