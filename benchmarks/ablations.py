@@ -196,6 +196,14 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "--set gan.info=1.0",
     ),
     (
+        "less synthetic data",
+        "low-data ratio 1 (20 synthetic rows per class instead of 100)",
+        "gains-quick-low20-ratio1",
+        "low20",
+        "--low-ratio 1.0",
+    ),
+    ("weight of synthetic rows", "0.3", "gains-quick-low20-synw03", "low20", "--set classifier.synthetic_weight=0.3"),
+    (
         "affine on D's real images only (deliberate leakage)",
         "real_augment 0.25",
         "gains-quick-low20-ra025",
