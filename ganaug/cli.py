@@ -11,7 +11,7 @@ import json
 import re
 import sys
 import typing
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ def _train_settings(a: argparse.Namespace):
 
     given = vars(a)
     return tuple(
-        replace(cls(), **{f.name: given[f.name] for f in fields(cls) if given.get(f.name) is not None})
+        cls(**{f.name: given[f.name] for f in fields(cls) if given.get(f.name) is not None})
         for cls in (TrainConfig, ModelConfig)
     )
 

@@ -291,15 +291,23 @@ def _check_recipe(r: Recipe) -> None:
     if not r.output_dir:
         raise ConfigError("output_dir must name a directory for the run")
     if not r.gan.checkpoint:  # the settings that depend on each other fail here, not after the data is loaded
-        from .models import ModelConfig
-        from .train import TrainConfig
+        gan_settings(r.gan)
 
-        section = asdict(r.gan)
-        for cls in (TrainConfig, ModelConfig):
-            try:
-                cls(**{f.name: section[f.name] for f in fields(cls) if f.name in section})
-            except ConfigError as exc:
-                raise ConfigError(f"[gan] {exc}") from None
+
+def gan_settings(gan: GanSection) -> tuple[Any, Any]:
+    """The ``TrainConfig`` and ``ModelConfig`` a recipe's [gan] section asks for (its keys are named like their
+    fields); their own checks validate it, errors prefixed with ``[gan]``."""
+    from .models import ModelConfig
+    from .train import TrainConfig
+
+    section = asdict(gan)
+    try:
+        return tuple(
+            cls(**{f.name: section[f.name] for f in fields(cls) if f.name in section})
+            for cls in (TrainConfig, ModelConfig)
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"[gan] {exc}") from None
 
 
 def run_recipe(recipe: Recipe, guard: bool = False, force: bool = False, progress: bool = True) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import asdict, fields, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ from .checkpoint import library_versions
 from .classify import ClassifierConfig, evaluate, extract_features, predict_proba, train_classifier
 from .data import LabelledImages, detect_columns, load_images, resolve_dataset
 from .errors import CheckpointError, ConfigError
-from .recipe import GAN_ARMS, Recipe, paired_ci, recipe_hash
+from .recipe import GAN_ARMS, Recipe, gan_settings, paired_ci, recipe_hash
 
 
 class Runner:
@@ -104,9 +104,8 @@ class Runner:
 
     # -- 2. GAN ------------------------------------------------------------------------------------------
     def get_provider(self):
-        from .models import ModelConfig
         from .provider import load_provider
-        from .train import TrainConfig, train
+        from .train import train
 
         g = self.r.gan
         t0 = time.perf_counter()
@@ -118,9 +117,8 @@ class Runner:
                 )
             self.gan_source = f"reused checkpoint {g.checkpoint}"
         else:
-            section = asdict(g)  # the [gan] keys are named like TrainConfig and ModelConfig fields
-            tcfg = TrainConfig(**_pick(section, TrainConfig), checkpoint_every=max(g.steps // 4, 1))
-            mcfg = ModelConfig(**_pick(section, ModelConfig))
+            tcfg, mcfg = gan_settings(g)
+            tcfg = replace(tcfg, checkpoint_every=max(g.steps // 4, 1))
             key = recipe_hash({"train": tcfg.to_dict(), "model": mcfg.to_dict(), "data": self.train.fingerprint()})
             gan_dir = self.out / "gan"
             key_file = gan_dir / "cache_key.txt"
@@ -527,11 +525,6 @@ def _paired(
     """Per-seed differences ``arm − other`` of ``split`` ``metric``, their mean and 95 % t-interval."""
     d = [a[split][metric] - b[split][metric] for a, b in zip(results[arm], results[other], strict=True)]
     return (d, *paired_ci(d))
-
-
-def _pick(values: dict[str, Any], cls: type) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)}
-    return {k: v for k, v in values.items() if k in names and k != "checkpoint_every"}
 
 
 def _subset(li: LabelledImages, idx: np.ndarray) -> LabelledImages:

@@ -77,15 +77,8 @@ class TrainConfig:
             if not isinstance(v, int | float) or not 0 < v < 1:
                 raise ConfigError(f"{name} must be a number in (0, 1), got {v!r}")
         for name in ("mode_seeking", "lecam", "info", "reconstruction"):
-            v = getattr(self, name)
-            if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v <= 100:
-                raise ConfigError(f"{name} must be a number in [0, 100] (0 turns it off), got {v!r}")
-        if (
-            not isinstance(self.real_augment, int | float)
-            or isinstance(self.real_augment, bool)
-            or not (0 <= self.real_augment <= 1)
-        ):
-            raise ConfigError(f"real_augment must be a share in [0, 1] (0 turns it off), got {self.real_augment!r}")
+            _check_off_or_up_to(self, name, 100, "a number")
+        _check_off_or_up_to(self, "real_augment", 1, "a share")
         if self.reconstruction and not self.info:
             raise ConfigError("reconstruction trains the latent encoder of info; set info > 0 as well")
         if self.mode_seeking and self.batch_size < 4:
@@ -114,6 +107,12 @@ class FabricConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _check_off_or_up_to(obj: Any, name: str, high: float, what: str) -> None:
+    v = getattr(obj, name)
+    if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v <= high:
+        raise ConfigError(f"{name} must be {what} in [0, {high}] (0 turns it off), got {v!r}")
 
 
 def _check_int(obj: Any, name: str, low: int) -> None:
