@@ -173,6 +173,20 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "--set gan.real_augment=1.0",
     ),
     (
+        "affine on D's real images only + training length",
+        "real_augment 0.25, GAN 3,000 steps",
+        "gains-quick-ra025-steps3000",
+        "imb100",
+        "--set gan.real_augment=0.25 --gan-steps 3000",
+    ),
+    (
+        "affine on D's real images only + EMA decay",
+        "real_augment 0.25, ema_decay 0.99",
+        "gains-quick-ra025-ema099",
+        "imb100",
+        "--set gan.real_augment=0.25 --set gan.ema_decay=0.99",
+    ),
+    (
         "affine on D's real images only + mode seeking",
         "real_augment 0.25, mode seeking 1.0",
         "gains-quick-ra025-ms1",

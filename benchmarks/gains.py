@@ -10,11 +10,11 @@ so majority classes keep 450).
 Regimes (``--regimes``):
 
 * ``imb10`` / ``imb100``: digits 5-9 cut to 50 / 5 images (0-4 keep 450); synthetic mode ``balance`` (fill
-  every class up to the majority); arms real, oversample, class_weighted, smote, classical, gan,
-  gan+classical, gan+filter. GAN batch 128.
+  every class up to the majority); arms real, oversample, class_weighted, smote, classical, elastic, gan,
+  gan+classical, gan+elastic, gan+filter. GAN batch 128.
 * ``low10`` / ``low20`` / ``low50``: 10 / 20 / 50 images per class; synthetic mode ``augment`` with
-  ``--low-ratio`` (default 5.0: synthetic rows = 5 × real); arms real, classical, gan, gan+classical,
-  gan+filter (oversampling, class weights and SMOTE do nothing on balanced data). GAN batch 64 (as in
+  ``--low-ratio`` (default 5.0: synthetic rows = 5 × real); arms real, classical, elastic, gan,
+  gan+classical, gan+elastic, gan+filter (oversampling, class weights and SMOTE do nothing on balanced data). GAN batch 64 (as in
   ``recipes/lowdata-mnist.toml``).
 * ``full``: all 450 per class, the real-data ceiling: arms real and classical only (no GAN).
 
@@ -76,8 +76,19 @@ from ganaug.recipe import apply_override  # noqa: E402
 
 NAME = "gains"
 MINORITY = [5, 6, 7, 8, 9]
-IMB_ARMS = ["real", "oversample", "class_weighted", "smote", "classical", "gan", "gan+classical", "gan+filter"]
-LOW_ARMS = ["real", "classical", "gan", "gan+classical", "gan+filter"]
+IMB_ARMS = [
+    "real",
+    "oversample",
+    "class_weighted",
+    "smote",
+    "classical",
+    "elastic",
+    "gan",
+    "gan+classical",
+    "gan+elastic",
+    "gan+filter",
+]
+LOW_ARMS = ["real", "classical", "elastic", "gan", "gan+classical", "gan+elastic", "gan+filter"]
 FULL_ARMS = ["real", "classical"]
 REGIMES: dict[str, dict[str, Any]] = {
     "imb10": {

@@ -25,6 +25,7 @@ class ClassifierConfig:
     lr: float = 1e-3  # Adam learning rate (cosine-decayed to 0)
     width: int = 32  # channels of the first conv; the second has twice as many
     augment: bool = False  # classical augmentation: random affine (±10°, ±10 % shift, 0.9-1.1 scale) per image
+    elastic: float = 0.0  # with augment: an elastic distortion of this typical shift in pixels on top; 0 = off
     class_weighted: bool = False  # weight the loss by inverse class frequency
     seed: int = 0
 
@@ -35,6 +36,10 @@ class ClassifierConfig:
                 raise ConfigError(f"classifier {name} must be an integer >= {low}, got {v!r}")
         if not isinstance(self.lr, int | float) or not 0 < self.lr < 1:
             raise ConfigError(f"classifier lr must be in (0, 1), got {self.lr!r}")
+        if not isinstance(self.elastic, int | float) or isinstance(self.elastic, bool) or not 0 <= self.elastic <= 5:
+            raise ConfigError(f"classifier elastic must be pixels in [0, 5] (0 turns it off), got {self.elastic!r}")
+        if self.elastic and not self.augment:
+            raise ConfigError("classifier elastic is part of the classical augmentation; set augment=True as well")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,8 +82,13 @@ def random_affine(
     degrees: float = 10.0,
     translate: float = 0.1,
     scale: tuple[float, float] = (0.9, 1.1),
+    elastic: float = 0.0,
 ) -> torch.Tensor:
-    """Per-image random affine (the parameters of ``torchvision.transforms.v2.RandomAffine``), batched."""
+    """Per-image random affine (the parameters of ``torchvision.transforms.v2.RandomAffine``), batched.
+
+    With ``elastic`` > 0, a smooth random displacement field (Simard et al., 2003: uniform noise smoothed by a
+    Gaussian of sigma 4 px at 28 px, proportionally at other sizes) whose typical shift is ``elastic`` pixels
+    is added to the same sampling grid, so both warps cost one resampling."""
     n = x.shape[0]
     ang = (torch.rand(n, generator=g) * 2 - 1) * math.radians(degrees)
     sc = torch.empty(n).uniform_(scale[0], scale[1], generator=g)
@@ -87,7 +97,25 @@ def random_affine(
     cos, sin = torch.cos(ang) / sc, torch.sin(ang) / sc
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1).to(x)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    if elastic:
+        grid = grid + _elastic_field(x.shape, g, elastic).to(grid)
     return F.grid_sample(x + 1, grid, align_corners=False, padding_mode="zeros") - 1  # background stays -1
+
+
+def _elastic_field(shape: torch.Size, g: torch.Generator, pixels: float) -> torch.Tensor:
+    """N×H×W×2 displacements in ``affine_grid`` units (2 units per side) whose standard deviation per image is
+    ``pixels`` pixels: uniform noise smoothed by a separable Gaussian."""
+    n, _, h, w = shape
+    sigma = 4.0 * max(h, w) / 28
+    r = max(1, int(2 * sigma))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32) / sigma) ** 2)
+    k = k / k.sum()
+    noise = torch.rand(n * 2, 1, h, w, generator=g) * 2 - 1
+    noise = F.conv2d(noise, k.view(1, 1, 1, -1), padding=(0, r))
+    noise = F.conv2d(noise, k.view(1, 1, -1, 1), padding=(r, 0)).reshape(n, 2, h, w)
+    noise = noise / noise.flatten(1).std(1).clamp_min(1e-6).view(n, 1, 1, 1)
+    to_grid = torch.tensor([2.0 / w, 2.0 / h]).view(1, 2, 1, 1)
+    return (noise * to_grid * pixels).permute(0, 2, 3, 1)
 
 
 def train_classifier(
@@ -144,7 +172,7 @@ def train_classifier(
                 xb[m] = fresh_sampler(yb[m], int(torch.randint(2**62, (1,), generator=g)))
         x = to_input(xb).to(fabric.device)
         if cfg.augment:
-            x = random_affine(x, g)
+            x = random_affine(x, g, elastic=cfg.elastic)
         loss = F.cross_entropy(model(x), yb.to(fabric.device), weight=class_w)
         opt.zero_grad(set_to_none=True)
         fabric.backward(loss)

@@ -22,8 +22,19 @@ import numpy as np
 
 from .errors import ConfigError, ConfigTypeError
 
-ARMS = ("real", "oversample", "class_weighted", "smote", "classical", "gan", "gan+classical", "gan+filter")
-GAN_ARMS = ("gan", "gan+classical", "gan+filter")
+ARMS = (
+    "real",
+    "oversample",
+    "class_weighted",
+    "smote",
+    "classical",
+    "elastic",
+    "gan",
+    "gan+classical",
+    "gan+elastic",
+    "gan+filter",
+)
+GAN_ARMS = ("gan", "gan+classical", "gan+elastic", "gan+filter")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -67,6 +78,7 @@ class GanSection:
     class_balanced: bool = True
     mode_seeking: float = 0.0
     lecam: float = 0.0
+    r1: float = 0.0  # R1 penalty weight on D at real images (see TrainConfig)
     info: float = 0.0
     reconstruction: float = 0.0
     real_augment: float = 0.0  # share of real images given a random affine before D (see TrainConfig)
@@ -102,6 +114,7 @@ class ClassifierSection:
     lr: float = 1e-3
     width: int = 32
     synthetic_weight: float = 1.0  # sampling weight of a synthetic row relative to a real one
+    elastic: float = 1.0  # typical shift (pixels) of the elastic distortion the "elastic" and "gan+elastic" arms add
     accelerator: str = "cpu"
 
 
@@ -164,6 +177,7 @@ _RANGES = {  # (section, key): (low, high) inclusive; None = unbounded. [gan] is
     ("classifier", "lr"): (1e-7, 1.0),
     ("classifier", "width"): (1, 1024),
     ("classifier", "synthetic_weight"): (0.0, 100.0),
+    ("classifier", "elastic"): (0.01, 5.0),
 }
 
 

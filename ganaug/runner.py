@@ -273,11 +273,11 @@ class Runner:
             return {"images": real.images, "labels": real.labels, "cfg": cfg, "weights": balanced_w}
         if arm == "class_weighted":
             return {"images": real.images, "labels": real.labels, "cfg": replace(cfg, class_weighted=True)}
-        if arm == "classical":
+        if arm in ("classical", "elastic"):
             return {
                 "images": real.images,
                 "labels": real.labels,
-                "cfg": replace(cfg, augment=True),
+                "cfg": replace(cfg, augment=True, elastic=c.elastic if arm == "elastic" else 0.0),
                 "weights": balanced_w,
             }
         if arm == "smote":
@@ -290,7 +290,9 @@ class Runner:
             "images": images,
             "labels": labels,
             "weights": weights,
-            "cfg": replace(cfg, augment=arm == "gan+classical"),
+            "cfg": replace(
+                cfg, augment=arm in ("gan+classical", "gan+elastic"), elastic=c.elastic if arm == "gan+elastic" else 0.0
+            ),
         }
         if self.r.synthetic.fresh and arm != "gan+filter":
             inputs["fresh_mask"] = torch.cat(

@@ -48,6 +48,7 @@ class TrainConfig:
     class_balanced: bool = True  # draw real batches uniformly over classes (minority classes get seen)
     mode_seeking: float = 0.0  # weight of the mode-seeking term (MSGAN): G pays for similar outputs of one label
     lecam: float = 0.0  # weight of LeCam regularisation of D (limited-data GANs); 0 = off
+    r1: float = 0.0  # weight (gamma) of the R1 penalty on D's gradient at real images; 0 = off
     info: float = 0.0  # weight of latent recovery by a label-blind encoder (InfoGAN-style): z becomes style; 0 = off
     reconstruction: float = 0.0  # weight of |G(Q(x), y) - x| on real images (BAGAN-style autoencoder); needs info
     real_augment: float = 0.0  # share of real images given a random affine before D sees them (G learns it too)
@@ -76,7 +77,7 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int | float) or not 0 < v < 1:
                 raise ConfigError(f"{name} must be a number in (0, 1), got {v!r}")
-        for name in ("mode_seeking", "lecam", "info", "reconstruction"):
+        for name in ("mode_seeking", "lecam", "r1", "info", "reconstruction"):
             _check_off_or_up_to(self, name, 100, "a number")
         _check_off_or_up_to(self, "real_augment", 1, "a share")
         if self.reconstruction and not self.info:
@@ -285,9 +286,12 @@ def _worker(
             y_fake = torch.cat([y[:half], y[:half], y[2 * half :]])
 
         fake = gen_net(z, y_fake, lam)
-        d_real = disc_net(_aug(real, policy, g), y, lam)
+        d_in = real.detach().requires_grad_(True) if cfg.r1 else real  # R1 differentiates D at the real images
+        d_real = disc_net(_aug(d_in, policy, g), y, lam)
         d_fake = disc_net(_aug(fake.detach(), policy, g), y_fake, lam)
         loss_d = _d_loss(cfg.loss, d_real, d_fake)
+        if cfg.r1:
+            loss_d = loss_d + cfg.r1 * _r1(d_real, d_in)
         if cfg.lecam:
             loss_d = loss_d + cfg.lecam * _lecam(d_real, d_fake, lecam_ema)
         opt_d.zero_grad(set_to_none=True)
@@ -426,6 +430,15 @@ def _lecam(d_real: torch.Tensor, d_fake: torch.Tensor, anchors: torch.Tensor, de
         anchors.lerp_(means, 1 - decay)
     real_anchor, fake_anchor = anchors[0].item(), anchors[1].item()
     return F.relu(d_real - fake_anchor).pow(2).mean() + F.relu(real_anchor - d_fake).pow(2).mean()
+
+
+def _r1(d_real: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """R1 penalty (Mescheder et al., 2018): half the squared norm of D's gradient at the real images.
+
+    A flat D around the few real images of a class cannot single them out as sharply, which slows
+    memorisation; ``real`` must have had ``requires_grad`` set before D saw it."""
+    (grad,) = torch.autograd.grad(d_real.float().sum(), real, create_graph=True)
+    return 0.5 * grad.float().pow(2).flatten(1).sum(1).mean()
 
 
 def _mode_seeking(fake: torch.Tensor, z: torch.Tensor, half: int) -> torch.Tensor:

@@ -111,7 +111,7 @@ def test_guard_refuses_unless_forced(tmp_path):
 def test_diverse_selection_and_mode_seeking_run_and_write_what_was_measured(tmp_path):
     raw = {
         **TINY,
-        "arms": ["classical", "gan+classical"],
+        "arms": ["classical", "elastic", "gan+classical", "gan+elastic"],
         "seeds": [0],
         "output_dir": str(tmp_path / "d"),
         "gan": {**TINY["gan"], "mode_seeking": 0.5},
@@ -119,6 +119,11 @@ def test_diverse_selection_and_mode_seeking_run_and_write_what_was_measured(tmp_
     }
     rep = run_recipe(recipe_from_dict(raw), guard=False, progress=False)
     assert rep["recipe"]["synthetic"]["selection"] == "diverse" and rep["recipe"]["gan"]["mode_seeking"] == 0.5
+    # the elastic arms differ from their affine-only twins only by the distortion, which reaches training
+    res = rep["results"]
+    for plain, warped in (("classical", "elastic"), ("gan+classical", "gan+elastic")):
+        assert res[plain][0]["test"]["confusion_matrix"] != res[warped][0]["test"]["confusion_matrix"]
+    assert rep["recipe"]["classifier"]["elastic"] == 1.0
     ds = datasets.load_from_disk(str(tmp_path / "d" / "augmented"))
     flags = np.asarray(ds["synthetic"])
     assert flags.sum() == 18 and (~flags).sum() == 12 * 8 + 3 * 2

@@ -153,6 +153,7 @@ def test_regularisers_and_real_augment_change_training_and_resume_exactly(tmp_pa
         checkpoint_every=3,
         mode_seeking=1.0,
         lecam=0.1,
+        r1=1.0,
         info=1.0,
         reconstruction=1.0,
         real_augment=0.5,
@@ -169,6 +170,17 @@ def test_regularisers_and_real_augment_change_training_and_resume_exactly(tmp_pa
     train(small_ds, tmp_path / "part", config=both, model=TINY, resume=True, progress=False)
     c = _weights(tmp_path / "part")
     assert all(torch.equal(b[k], c[k]) for k in b)
+
+
+def test_r1_penalty_is_half_the_squared_gradient_norm_at_real_images():
+    from ganaug.train import _r1
+
+    x = torch.randn(3, 1, 4, 4, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
+    w = torch.randn(1, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    logits = (x * w).flatten(1).sum(1)  # a linear D: its gradient is w for every image
+    assert torch.allclose(_r1(logits, x), 0.5 * w.pow(2).sum())
+    flat = (x * 0).flatten(1).sum(1) + 2.0  # a constant D has no gradient to penalise
+    assert _r1(flat, x).item() == 0.0
 
 
 def test_mode_seeking_term_rewards_spread():
@@ -248,3 +260,24 @@ def test_real_augment_transforms_only_the_chosen_real_images():
     assert 16 < changed.sum() < 48  # about half, each one really moved
     again = _affine_some(x, 0.5, torch.Generator().manual_seed(0))
     assert torch.equal(out, again) and out.min() >= -1 - 1e-6  # seeded; background stays at -1 or above
+
+
+def test_elastic_distortion_has_the_asked_size_is_smooth_and_seeded():
+    from ganaug.classify import ClassifierConfig, _elastic_field, random_affine
+    from ganaug.errors import ConfigError
+
+    field = _elastic_field(torch.Size((8, 1, 28, 28)), torch.Generator().manual_seed(0), 1.5)
+    pixels = field * torch.tensor([28 / 2, 28 / 2])  # back from grid units to pixels
+    assert torch.allclose(pixels.flatten(1).std(1), torch.full((8,), 1.5), atol=0.05)
+    # smooth: neighbouring pixels move almost together (white noise would differ by ~1.4 std)
+    assert (pixels[:, 1:] - pixels[:, :-1]).abs().mean() < 0.2 * pixels.abs().mean()
+    x = torch.rand(8, 1, 28, 28) * 2 - 1
+    plain = random_affine(x, torch.Generator().manual_seed(3))
+    warped = random_affine(x, torch.Generator().manual_seed(3), elastic=1.5)
+    again = random_affine(x, torch.Generator().manual_seed(3), elastic=1.5)
+    assert torch.equal(warped, again) and not torch.allclose(warped, plain, atol=1e-3)
+    assert warped.min() >= -1 - 1e-6 and warped.max() <= 1 + 1e-6
+    with pytest.raises(ConfigError, match="set augment=True"):
+        ClassifierConfig(elastic=1.0)
+    with pytest.raises(ConfigError, match=r"elastic must be pixels in \[0, 5\]"):
+        ClassifierConfig(augment=True, elastic=9)
