@@ -187,6 +187,27 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "--set gan.real_augment=0.25 --set gan.ema_decay=0.99",
     ),
     (
+        "affine on D's real images only + R1 penalty",
+        "real_augment 0.25, r1 0.1",
+        "gains-quick-ra025-r1-01",
+        "imb100",
+        "--set gan.real_augment=0.25 --set gan.r1=0.1",
+    ),
+    (
+        "affine on D's real images only + R1 penalty",
+        "real_augment 0.25, r1 1.0",
+        "gains-quick-ra025-r1-1",
+        "imb100",
+        "--set gan.real_augment=0.25 --set gan.r1=1.0",
+    ),
+    (
+        "affine on D's real images only + R1 penalty",
+        "real_augment 0.25, r1 10.0",
+        "gains-quick-ra025-r1-10",
+        "imb100",
+        "--set gan.real_augment=0.25 --set gan.r1=10.0",
+    ),
+    (
         "affine on D's real images only + mode seeking",
         "real_augment 0.25, mode seeking 1.0",
         "gains-quick-ra025-ms1",
@@ -231,6 +252,59 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "low20",
         "--set gan.real_augment=0.5",
     ),
+    (
+        "stronger classical baseline (affine + elastic 1 px)",
+        "full size (GAN 2,000, classifier 1,000 × 64, seeds 0-4), real_augment 0.25",
+        "gains-full-imb100-ra025-elastic",
+        "imb100",
+        "--regimes imb100 --seeds 0 1 2 3 4 --set gan.real_augment=0.25 "
+        "--set \"arms=['classical','elastic','gan+classical','gan+elastic']\"",
+    ),
+    (
+        "real rows' share of each class's draws",
+        "real_share 0.25, same GAN and size as the first imb100 row",
+        "gains-full-imb100-ra025-elastic-rs025",
+        "imb100",
+        "--regimes imb100 --seeds 0 1 2 3 4 --set gan.real_augment=0.25 --set classifier.real_share=0.25 "
+        "--set \"arms=['elastic','gan+elastic']\"",
+    ),
+    (
+        "real rows' share of each class's draws",
+        "real_share 0.5, same GAN and size as the first imb100 row",
+        "gains-full-imb100-ra025-elastic-rs05",
+        "imb100",
+        "--regimes imb100 --seeds 0 1 2 3 4 --set gan.real_augment=0.25 --set classifier.real_share=0.5 "
+        "--set \"arms=['elastic','gan+elastic']\"",
+    ),
+    (
+        "real rows' share of each class's draws",
+        "real_share 0.75, same GAN and size as the first imb100 row",
+        "gains-full-imb100-ra025-elastic-rs075",
+        "imb100",
+        "--regimes imb100 --seeds 0 1 2 3 4 --set gan.real_augment=0.25 --set classifier.real_share=0.75 "
+        "--set \"arms=['elastic','gan+elastic']\"",
+    ),
+    (
+        "stronger classical baseline (affine + elastic 1 px)",
+        "full size (GAN 2,000, classifier 1,000 × 64, seeds 0-4)",
+        "gains-full-low20-elastic",
+        "low20",
+        "--regimes low20 --seeds 0 1 2 3 4 --set \"arms=['classical','elastic','gan+classical','gan+elastic']\"",
+    ),
+    (
+        "real rows' share of each class's draws",
+        "real_share 0.5, same GAN and size as the low20 row above",
+        "gains-full-low20-elastic-rs05",
+        "low20",
+        "--regimes low20 --seeds 0 1 2 3 4 --set classifier.real_share=0.5 --set \"arms=['elastic','gan+elastic']\"",
+    ),
+    (
+        "real rows' share of each class's draws",
+        "real_share 0.75, same GAN and size as the low20 row above",
+        "gains-full-low20-elastic-rs075",
+        "low20",
+        "--regimes low20 --seeds 0 1 2 3 4 --set classifier.real_share=0.75 --set \"arms=['elastic','gan+elastic']\"",
+    ),
 ]
 
 
@@ -263,6 +337,13 @@ def lever_row(lever: str, setting: str, stem: str, regime: str, command: str) ->
     seeds = sorted(set(a) & set(b))
     mean, lo, hi = paired_ci([a[s] - b[s] for s in seeds]) if seeds else (None, None, None)
     row.update({"diff_mean": mean, "diff_ci95": [lo, hi], "paired_seeds": len(seeds)})
+    if "elastic" in arms and "gan+elastic" in arms:  # against the stronger classical baseline
+        for arm in ("elastic", "gan+elastic"):
+            row[arm] = arms[arm]["test_balanced_accuracy_mean"]
+        a, b = _per_seed(report, "gan+elastic"), _per_seed(report, "elastic")
+        seeds = sorted(set(a) & set(b))
+        mean, lo, hi = paired_ci([a[s] - b[s] for s in seeds])
+        row.update({"elastic_diff_mean": mean, "elastic_diff_ci95": [lo, hi]})
     return row
 
 
@@ -303,6 +384,34 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         lines += [
             md_table(
                 ["lever", "setting", "`classical`", "`gan`", "`gan+classical`", "diff (pts, 95 % CI)", "file"], table
+            ),
+            "",
+        ]
+    strong = [r for r in rows if "elastic_diff_mean" in r]
+    if strong:
+        lines += [
+            "## Against a stronger classical baseline: affine + elastic distortion",
+            "",
+            "`elastic` = the classical arm with an elastic distortion (typical shift 1 px, Simard et al. 2003) added "
+            "to its random affine; `gan+elastic` = the GAN's rows with that same augmentation. `diff` = paired "
+            "`gan+elastic − elastic`.",
+            "",
+            md_table(
+                ["regime", "setting", "`classical`", "`elastic`", "`gan+classical`", "`gan+elastic`", "diff", "file"],
+                [
+                    [
+                        r["regime"],
+                        r["setting"],
+                        _pct(r["classical"]),
+                        _pct(r["elastic"]),
+                        _pct(r["gan+classical"]),
+                        _pct(r["gan+elastic"]),
+                        f"{_pts(r['elastic_diff_mean'])} [{_pts(r['elastic_diff_ci95'][0])}, "
+                        f"{_pts(r['elastic_diff_ci95'][1])}]",
+                        f"[{r['file']}]({r['file']})",
+                    ]
+                    for r in strong
+                ],
             ),
             "",
         ]

@@ -14,8 +14,9 @@ Regimes (``--regimes``):
   gan+classical, gan+elastic, gan+filter. GAN batch 128.
 * ``low10`` / ``low20`` / ``low50``: 10 / 20 / 50 images per class; synthetic mode ``augment`` with
   ``--low-ratio`` (default 5.0: synthetic rows = 5 × real); arms real, classical, elastic, gan,
-  gan+classical, gan+elastic, gan+filter (oversampling, class weights and SMOTE do nothing on balanced data). GAN batch 64 (as in
-  ``recipes/lowdata-mnist.toml``).
+  gan+classical, gan+elastic, gan+filter (oversampling, class weights and SMOTE do nothing on balanced
+  data). GAN batch 64 (as in ``recipes/lowdata-mnist.toml``). ``elastic`` is the classical arm with an
+  elastic distortion on top of its affine, the strongest non-GAN arm at 90:1.
 * ``full``: all 450 per class, the real-data ceiling: arms real and classical only (no GAN).
 
 The seeds (``--seeds``) are the classifier seeds (initialisation, batches, the gan+filter judge). The
@@ -39,8 +40,8 @@ every regime, so a stopped run keeps the regimes it finished (marked PARTIAL).
 Run (from the repository root, on a quiet machine)::
 
     .venv/bin/python benchmarks/gains.py --dry-run           # print the plan and a time estimate
-    .venv/bin/python benchmarks/gains.py --quick             # imb100 + low20, 3 seeds (11 min on 2 cores, --jobs 2)
-    .venv/bin/python benchmarks/gains.py                     # all regimes, seeds 0-4 (56 min on 2 cores, --jobs 2)
+    .venv/bin/python benchmarks/gains.py --quick             # imb100 + low20, 3 seeds (~14 min on 2 cores)
+    .venv/bin/python benchmarks/gains.py                     # all regimes, seeds 0-4 (~80 min on 2 cores)
     .venv/bin/python benchmarks/gains.py --set gan.diffaug=translation,cutout --tag diffaug
     .venv/bin/python benchmarks/gains.py --smoke             # plumbing check, < 60 s; writes results/smoke/
 """
@@ -72,23 +73,12 @@ from benchmarks._common import (  # noqa: E402
     save_figure,
     write_results,
 )
-from ganaug.recipe import apply_override  # noqa: E402
+from ganaug.recipe import ARMS, apply_override  # noqa: E402
 
 NAME = "gains"
 MINORITY = [5, 6, 7, 8, 9]
-IMB_ARMS = [
-    "real",
-    "oversample",
-    "class_weighted",
-    "smote",
-    "classical",
-    "elastic",
-    "gan",
-    "gan+classical",
-    "gan+elastic",
-    "gan+filter",
-]
-LOW_ARMS = ["real", "classical", "elastic", "gan", "gan+classical", "gan+elastic", "gan+filter"]
+IMB_ARMS = list(ARMS)  # every arm
+LOW_ARMS = [a for a in ARMS if a not in ("oversample", "class_weighted", "smote")]  # nothing to rebalance
 FULL_ARMS = ["real", "classical"]
 REGIMES: dict[str, dict[str, Any]] = {
     "imb10": {

@@ -115,6 +115,7 @@ class ClassifierSection:
     width: int = 32
     synthetic_weight: float = 1.0  # sampling weight of a synthetic row relative to a real one
     elastic: float = 1.0  # typical shift (pixels) of the elastic distortion the "elastic" and "gan+elastic" arms add
+    real_share: float = 0.0  # GAN arms: share of each class's draws given to its real rows (0 = every row alike)
     accelerator: str = "cpu"
 
 
@@ -178,6 +179,7 @@ _RANGES = {  # (section, key): (low, high) inclusive; None = unbounded. [gan] is
     ("classifier", "width"): (1, 1024),
     ("classifier", "synthetic_weight"): (0.0, 100.0),
     ("classifier", "elastic"): (0.01, 5.0),
+    ("classifier", "real_share"): (0.0, 0.99),
 }
 
 

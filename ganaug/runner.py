@@ -286,6 +286,8 @@ class Runner:
         images = torch.cat([real.images, synth.images])
         labels = torch.cat([real.labels, synth.labels])
         weights = torch.cat([torch.ones(len(real)), torch.full((len(synth),), c.synthetic_weight)]).double()
+        if c.real_share:
+            weights = _split_class_mass(weights, labels, len(real), c.real_share, self.spec.num_classes)
         inputs = {
             "images": images,
             "labels": labels,
@@ -548,3 +550,21 @@ def _stratified(
             n = min(n, max(len(idx) - 2, 0))  # the training side keeps at least 2 images of every class
         out.append(idx[:n])
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def _split_class_mass(
+    weights: torch.Tensor, labels: torch.Tensor, n_real: int, real_share: float, num_classes: int
+) -> torch.Tensor:
+    """Re-split each class's sampling mass: ``real_share`` of it to its real rows (the first ``n_real``), the
+    rest to its synthetic rows, each side uniform. A class's total mass is kept; a class with rows on one
+    side only keeps them as they were."""
+    out = weights.clone()
+    is_real = torch.arange(len(labels)) < n_real
+    for c in range(num_classes):
+        real_c, synth_c = (labels == c) & is_real, (labels == c) & ~is_real
+        if not real_c.any() or not synth_c.any():
+            continue
+        mass = weights[labels == c].sum()
+        out[real_c] = mass * real_share / real_c.sum()
+        out[synth_c] = mass * (1 - real_share) / synth_c.sum()
+    return out

@@ -139,3 +139,20 @@ def test_sampling_strategy_takes_a_name_or_a_float():
         recipe_from_dict({"synthetic": {"sampling_strategy": 1.5}})
     with pytest.raises(ConfigTypeError, match=r"synthetic.sampling_strategy must be str or float, got list"):
         recipe_from_dict({"synthetic": {"sampling_strategy": [1]}})
+
+
+def test_real_share_resplits_each_class_between_real_and_synthetic_rows():
+    import torch
+
+    from ganaug.runner import _split_class_mass
+
+    # class 0: 4 real rows only; class 1: 1 real row (row 4) + 3 synthetic rows (rows 5-7)
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    n_real = 5
+    w = torch.ones(8, dtype=torch.float64)
+    out = _split_class_mass(w, labels, n_real, 0.5, 2)
+    assert torch.equal(out[:4], w[:4])  # a class without synthetic rows is left alone
+    assert out[4].item() == 2.0 and torch.allclose(out[5:], torch.full((3,), 2 / 3, dtype=torch.float64))
+    assert torch.isclose(out[labels == 1].sum(), w[labels == 1].sum())  # the class keeps its total mass
+    with pytest.raises(ConfigError, match="real_share"):
+        recipe_from_dict({"classifier": {"real_share": 1.0}})
