@@ -90,7 +90,8 @@ def test_rgb_and_odd_sizes_train(tmp_path):
 
 
 def test_ddp_on_cpu_two_processes(tmp_path, small_ds):
-    """Fabric DDP (gloo) with 2 processes: trains, only rank zero writes, the checkpoint loads."""
+    """Fabric DDP (gloo) with 2 processes: trains (with R1's double backward), only rank zero writes, the
+    checkpoint loads."""
     data_dir = tmp_path / "data"
     small_ds.save_to_disk(str(data_dir))
     out = tmp_path / "ddp"
@@ -117,12 +118,14 @@ def test_ddp_on_cpu_two_processes(tmp_path, small_ds):
         "2",
         "--strategy",
         "ddp",
+        "--r1",  # a second-order penalty through the DDP-wrapped D
+        "1.0",
         "--no-progress",
     ]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["world_size"] == 2 and meta["step"] == 6
+    assert meta["world_size"] == 2 and meta["step"] == 6 and meta["train"]["r1"] == 1.0
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp") or p.name.startswith(".")]
     assert len(list(out.glob("logs/*/metrics.csv"))) == 1
     assert ganaug.load_provider(out).sample([1, 2], seed=0).shape == (2, 1, 28, 28)
