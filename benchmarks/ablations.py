@@ -292,6 +292,30 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "--regimes low20 --seeds 0 1 2 3 4 --set \"arms=['classical','elastic','gan+classical','gan+elastic']\"",
     ),
     (
+        "stronger classical baseline (affine + elastic 1 px)",
+        "full size (GAN 2,000, classifier 1,000 × 64, seeds 0-4)",
+        "gains-full-elastic-other",
+        "imb10",
+        "--regimes imb10 low10 low50 --seeds 0 1 2 3 4 "
+        "--set \"arms=['classical','elastic','gan+classical','gan+elastic']\"",
+    ),
+    (
+        "stronger classical baseline (affine + elastic 1 px)",
+        "full size (GAN 2,000, classifier 1,000 × 64, seeds 0-4)",
+        "gains-full-elastic-other",
+        "low10",
+        "--regimes imb10 low10 low50 --seeds 0 1 2 3 4 "
+        "--set \"arms=['classical','elastic','gan+classical','gan+elastic']\"",
+    ),
+    (
+        "stronger classical baseline (affine + elastic 1 px)",
+        "full size (GAN 2,000, classifier 1,000 × 64, seeds 0-4)",
+        "gains-full-elastic-other",
+        "low50",
+        "--regimes imb10 low10 low50 --seeds 0 1 2 3 4 "
+        "--set \"arms=['classical','elastic','gan+classical','gan+elastic']\"",
+    ),
+    (
         "real rows' share of each class's draws",
         "real_share 0.5, same GAN and size as the low20 row above",
         "gains-full-low20-elastic-rs05",
