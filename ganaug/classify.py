@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import check_off_or_up_to
 from .errors import ConfigError
 
 
@@ -36,8 +37,7 @@ class ClassifierConfig:
                 raise ConfigError(f"classifier {name} must be an integer >= {low}, got {v!r}")
         if not isinstance(self.lr, int | float) or not 0 < self.lr < 1:
             raise ConfigError(f"classifier lr must be in (0, 1), got {self.lr!r}")
-        if not isinstance(self.elastic, int | float) or isinstance(self.elastic, bool) or not 0 <= self.elastic <= 5:
-            raise ConfigError(f"classifier elastic must be pixels in [0, 5] (0 turns it off), got {self.elastic!r}")
+        check_off_or_up_to("classifier elastic", self.elastic, 5, "pixels")
         if self.elastic and not self.augment:
             raise ConfigError("classifier elastic is part of the classical augmentation; set augment=True as well")
 

@@ -262,6 +262,14 @@ class Runner:
         return LabelledImages(torch.cat(imgs), torch.cat(labs), self.spec)
 
     # -- 4. classifiers ------------------------------------------------------------------------------------
+    def _augmented(self, cfg: ClassifierConfig, arm: str) -> ClassifierConfig:
+        """``cfg`` with the classical augmentation ``arm`` names: the affine for "classical" and
+        "gan+classical", the affine + elastic distortion for "elastic" and "gan+elastic", none otherwise."""
+        kind = arm.removeprefix("gan+")
+        if kind not in ("classical", "elastic"):
+            return cfg
+        return replace(cfg, augment=True, elastic=self.r.classifier.elastic if kind == "elastic" else 0.0)
+
     def arm_inputs(self, arm: str, seed: int, judge=None) -> dict[str, Any]:
         c = self.r.classifier
         real = self.train
@@ -277,7 +285,7 @@ class Runner:
             return {
                 "images": real.images,
                 "labels": real.labels,
-                "cfg": replace(cfg, augment=True, elastic=c.elastic if arm == "elastic" else 0.0),
+                "cfg": self._augmented(cfg, arm),
                 "weights": balanced_w,
             }
         if arm == "smote":
@@ -292,9 +300,7 @@ class Runner:
             "images": images,
             "labels": labels,
             "weights": weights,
-            "cfg": replace(
-                cfg, augment=arm in ("gan+classical", "gan+elastic"), elastic=c.elastic if arm == "gan+elastic" else 0.0
-            ),
+            "cfg": self._augmented(cfg, arm),
         }
         if self.r.synthetic.fresh and arm != "gan+filter":
             inputs["fresh_mask"] = torch.cat(
@@ -561,10 +567,11 @@ def _split_class_mass(
     out = weights.clone()
     is_real = torch.arange(len(labels)) < n_real
     for c in range(num_classes):
-        real_c, synth_c = (labels == c) & is_real, (labels == c) & ~is_real
+        in_c = labels == c
+        real_c, synth_c = in_c & is_real, in_c & ~is_real
         if not real_c.any() or not synth_c.any():
             continue
-        mass = weights[labels == c].sum()
+        mass = weights[in_c].sum()
         out[real_c] = mass * real_share / real_c.sum()
         out[synth_c] = mass * (1 - real_share) / synth_c.sum()
     return out

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import checkpoint as ckpt
+from ._checks import check_off_or_up_to
 from ._io import atomic_write, ensure_writable_dir
 from .classify import random_affine
 from .data import LabelledImages, load_images
@@ -78,8 +79,8 @@ class TrainConfig:
             if not isinstance(v, int | float) or not 0 < v < 1:
                 raise ConfigError(f"{name} must be a number in (0, 1), got {v!r}")
         for name in ("mode_seeking", "lecam", "r1", "info", "reconstruction"):
-            _check_off_or_up_to(self, name, 100, "a number")
-        _check_off_or_up_to(self, "real_augment", 1, "a share")
+            check_off_or_up_to(name, getattr(self, name), 100, "a number")
+        check_off_or_up_to("real_augment", self.real_augment, 1, "a share")
         if self.reconstruction and not self.info:
             raise ConfigError("reconstruction trains the latent encoder of info; set info > 0 as well")
         if self.mode_seeking and self.batch_size < 4:
@@ -108,12 +109,6 @@ class FabricConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _check_off_or_up_to(obj: Any, name: str, high: float, what: str) -> None:
-    v = getattr(obj, name)
-    if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v <= high:
-        raise ConfigError(f"{name} must be {what} in [0, {high}] (0 turns it off), got {v!r}")
 
 
 def _check_int(obj: Any, name: str, low: int) -> None:
