@@ -9,8 +9,7 @@ from . import transforms  # noqa: E402
 from ._version import __version__  # noqa: E402,F401
 from .errors import GanaugError  # noqa: E402
 from .hf import Augment, augment, balance  # noqa: E402
-from .pretrained import default_provider  # noqa: E402
-from .provider import Provider, load_provider  # noqa: E402
+from .provider import Provider, default_provider, load_provider  # noqa: E402
 from .train import train  # noqa: E402
 from .transforms import SyntheticDataset  # noqa: E402
 

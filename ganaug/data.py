@@ -209,6 +209,7 @@ def resolve_dataset(source: Any, split: str | None = None):
     elif path.exists() and not path.is_dir():
         raise DataError(f"{source!r} is a file; pass a directory or a dataset name")
     else:
+        source = _hub_id(source)
         try:
             loaded = datasets.load_dataset(source)
         except FileNotFoundError as exc:
@@ -224,6 +225,28 @@ def resolve_dataset(source: Any, split: str | None = None):
     if isinstance(loaded, datasets.DatasetDict):
         return _pick_split(loaded, split)
     return loaded
+
+
+def _hub_id(source: str) -> str:
+    """The hub id ``source`` names: ``owner/name``, or ``hub:name`` for a bare (canonical) hub name.
+
+    A bare word that is neither bundled nor a local path is refused, not sent to the hub: a typo such as
+    ``mnist_mini`` gets the bundled names back instead of a slow hub lookup or a download."""
+    if source.startswith("hub:") and source[4:].strip():
+        return source[4:].strip()
+    looks_like_path = source.startswith(("/", ".", "~")) or "\\" in source or source.count("/") > 1
+    if "/" in source and not looks_like_path:
+        return source  # owner/name
+    if looks_like_path:
+        raise DataError(f"no dataset found at {source!r}: it is not an existing directory; check the name or path")
+    import difflib
+
+    close = difflib.get_close_matches(source, BUNDLED_SOURCES, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise DataError(
+        f"{source!r} is neither a local directory nor a bundled dataset {BUNDLED_SOURCES}; {hint}for a hub dataset "
+        f"give its full id 'owner/name' (e.g. 'ylecun/mnist') or write 'hub:{source}'"
+    )
 
 
 def _first_line(exc: BaseException) -> str:

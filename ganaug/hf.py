@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections import Counter
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
@@ -19,7 +18,7 @@ import torch
 
 from ._checks import check_int, check_probability
 from .data import _IMAGE_NAME_HINTS, _LABEL_NAME_HINTS, detect_columns, to_hwc_uint8
-from .errors import ConfigError, ConfigTypeError, DataError, SpecMismatchError
+from .errors import CheckpointError, ConfigError, ConfigTypeError, DataError, SpecMismatchError
 from .provider import Provider, as_provider, label_index
 
 SYNTHETIC_COLUMN = "synthetic"
@@ -64,7 +63,6 @@ class Augment:
         self.label_column, self.image_column = label_column, image_column
         self.class_distribution = _check_distribution(class_distribution, self._provider)
         self._buffers: dict[int, list[torch.Tensor]] = {}
-        self._refills = Counter()
 
     @property
     def provider(self) -> Provider:
@@ -89,7 +87,7 @@ class Augment:
 
         self._provider = _load_verified(state.pop("provider_path"), state.pop("provider_hash"))
         self.__dict__.update(state)
-        self._buffers, self._refills = {}, Counter()
+        self._buffers = {}
 
     def __repr__(self) -> str:
         return f"Augment({self._provider!r}, ratio={self.ratio}, p={self.p}, seed={self.seed})"
@@ -101,9 +99,7 @@ class Augment:
                 f"Augment is called by dataset.map with a dict of columns, got {type(examples).__name__}"
             )
         image_col, label_col = _find_columns(examples, self.image_column, self.label_column)
-        if isinstance(examples[label_col], list | tuple | np.ndarray | torch.Tensor) and not _is_single_image(
-            examples[image_col]
-        ):
+        if _is_batch_of_labels(examples[label_col]) and not _is_single_image(examples[image_col]):
             return self._batched(examples, image_col, label_col)
         return self._single(examples, image_col, label_col)
 
@@ -145,7 +141,7 @@ class Augment:
         y = int(self._provider.check_labels([_scalar_label(label, label_col)])[0])
         g = self._row_generator(example, image_col, label_col)
         if torch.rand(1, generator=g).item() < self.p:
-            out[image_col] = images_like(self._take(y), example[image_col])[0]
+            out[image_col] = images_like(self._take(y, g), example[image_col])[0]
             out[SYNTHETIC_COLUMN] = True
         return out
 
@@ -187,30 +183,52 @@ class Augment:
         h.update(_image_bytes(example[image_col]))
         return torch.Generator().manual_seed(int.from_bytes(h.digest(), "little") >> 1)
 
-    def _take(self, label: int) -> torch.Tensor:
-        """One synthetic image of ``label`` from a per-class buffer refilled in large batches."""
+    def _take(self, label: int, row: torch.Generator) -> torch.Tensor:
+        """One synthetic image of ``label`` from a per-class buffer refilled in large batches.
+
+        A refill is seeded by the generator of the row that empties the buffer (seed + the row's content): each
+        ``num_proc`` worker starts with empty buffers, and its first rows differ from another worker's, so shards
+        get different images, the same ones again for the same data, seed and ``num_proc``."""
         buf = self._buffers.setdefault(label, [])
         if not buf:
-            refill = self._refills[label]
-            self._refills[label] += 1
-            seed = (self.seed * 1_000_003 + label * 7_919 + refill) % (2**63 - 1)
+            seed = int(torch.randint(2**62, (1,), generator=row))
             imgs = self._provider.sample([label] * _BUFFER_SIZE, seed=seed, batch_size=self.batch_size)
             buf.extend(imgs.unbind(0)[::-1])
         return buf.pop()[None]
 
 
-def augment(examples: dict[str, Any]) -> dict[str, Any]:
-    """``dataset.map(ganaug.augment, batched=True)`` on MNIST-shaped data: ``Augment`` on the bundled provider."""
-    return _default_augment()(examples)
+class BundledAugment:
+    """``ganaug.augment``: ``Augment`` with its defaults on the bundled MNIST provider, loaded on the first call.
+
+    ``datasets`` fingerprints a map function by pickling it; this object pickles to the bundled weights' hash
+    (not to a module-level name), so new bundled weights give new cache entries instead of stale rows."""
+
+    def __init__(self) -> None:
+        self._augment: Augment | None = None
+
+    def __call__(self, examples: dict[str, Any]) -> dict[str, Any]:
+        if self._augment is None:
+            self._augment = Augment()
+        return self._augment(examples)
+
+    def __reduce__(self):
+        from .provider import bundled_content_hash
+
+        return (_bundled_augment, (bundled_content_hash(),))
+
+    def __repr__(self) -> str:
+        return "ganaug.augment (Augment on the bundled MNIST provider)"
 
 
-_DEFAULT: list[Augment] = []
+def _bundled_augment(content_hash: str) -> BundledAugment:
+    from .provider import bundled_content_hash
+
+    if bundled_content_hash() != content_hash:
+        raise CheckpointError("the bundled provider's weights changed since this augment was pickled; pickle it again")
+    return BundledAugment()
 
 
-def _default_augment() -> Augment:
-    if not _DEFAULT:
-        _DEFAULT.append(Augment())
-    return _DEFAULT[0]
+augment = BundledAugment()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -451,6 +469,14 @@ def _by_hint(candidates: list[str], hints: tuple[str, ...], what: str, keys: lis
     if not hit:
         raise DataError(f"no {what} column among {keys}; pass {what}_column= to Augment")
     raise DataError(f"several possible {what} columns {hit}; pass {what}_column= to Augment")
+
+
+def _is_batch_of_labels(value: Any) -> bool:
+    """A batch's label column is a list or a 1-d array; a single example's (any format) is a scalar, which
+    numpy- and torch-formatted datasets give as a 0-d array or tensor."""
+    if isinstance(value, np.ndarray | torch.Tensor):
+        return value.ndim >= 1
+    return isinstance(value, list | tuple)
 
 
 def _is_single_image(value: Any) -> bool:

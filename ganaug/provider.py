@@ -7,8 +7,11 @@ pickles small (its path and weight hash, not the network) so it can travel to Da
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -206,11 +209,37 @@ def _load_verified(path: str, content_hash: str) -> Provider:
     return provider
 
 
+# ---------------------------------------------------------------------------------------------------------
+# the bundled MNIST provider, trained on mnist-mini train (never its test split) by recipes/pretrain-mnist-mini.toml
+
+
+def default_provider_path() -> Path:
+    """Where the bundled checkpoint lies inside the installed package."""
+    return Path(str(resources.files("ganaug").joinpath("pretrained", "mnist")))
+
+
+def bundled_content_hash() -> str:
+    """SHA-256 of the bundled generator weights, read from its ``meta.json`` (cheap: no weights are loaded)."""
+    return str(ckpt.read_meta(default_provider_path())["generator_sha256"])
+
+
+@lru_cache(maxsize=1)
+def _bundled() -> Provider:
+    return load_provider(default_provider_path())
+
+
+def default_provider() -> Provider:
+    """The bundled class-conditional MNIST generator (28×28 grey digits, labels 0-9).
+
+    The checkpoint is read once per process; every call returns a Provider of its own (a copy of the small
+    generator), so ``default_provider().to("cuda")`` moves nobody else's."""
+    shared = _bundled()
+    return Provider(copy.deepcopy(shared.generator), dict(shared.meta), shared.path)
+
+
 def as_provider(provider: Provider | str | os.PathLike[str] | None) -> Provider:
     """Accept a ``Provider``, a checkpoint path, or None for the bundled MNIST provider."""
     if provider is None:
-        from .pretrained import default_provider
-
         return default_provider()
     if isinstance(provider, Provider):
         return provider

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
@@ -43,8 +43,8 @@ class SyntheticSwap(v2.Transform):
         check_int("seed", seed, 0, allow_none=True)
         self.provider = as_provider(provider)
         self.p, self.buffer_size, self.seed = float(p), buffer_size, seed
-        self._gen = torch.Generator()
-        self._gen.manual_seed(seed) if seed is not None else self._gen.seed()
+        self._gen: torch.Generator | None = None
+        self._gen_worker: int | None = None
         self._buffers: dict[int, list[torch.Tensor]] = {}
 
     def __reduce__(self):
@@ -58,17 +58,32 @@ class SyntheticSwap(v2.Transform):
         image, label, rebuild = _split_sample(sample)
         y = int(self.provider.check_labels([_scalar_label(label, "the label")])[0])
         _check_image(image, self.provider, "the image")
-        if torch.rand(1, generator=self._gen).item() >= self.p:
+        if torch.rand(1, generator=self._generator()).item() >= self.p:
             return sample
         new = images_like(self._take(y), image)[0]
         if isinstance(image, tv_tensors.Image):
             new = tv_tensors.Image(new)
         return rebuild(new)
 
+    def _generator(self) -> torch.Generator:
+        """This process's random stream: ``seed`` in the main process, ``seed`` mixed with the worker id in a
+        DataLoader worker (each worker holds a copy of the transform; without the mix they would all make the
+        same swaps with the same images). Reproducible for a given seed and number of workers."""
+        info = get_worker_info()
+        worker = None if info is None else info.id
+        if self._gen is None or worker != self._gen_worker:
+            g = torch.Generator()
+            if self.seed is None:
+                g.seed()
+            else:
+                g.manual_seed(self.seed if worker is None else (self.seed * 1_000_003 + 7_919 * (worker + 1)) % 2**63)
+            self._gen, self._gen_worker, self._buffers = g, worker, {}
+        return self._gen
+
     def _take(self, label: int) -> torch.Tensor:
         buf = self._buffers.setdefault(label, [])
         if not buf:
-            seed = int(torch.randint(2**62, (1,), generator=self._gen))
+            seed = int(torch.randint(2**62, (1,), generator=self._generator()))
             buf.extend(self.provider.sample([label] * self.buffer_size, seed=seed).unbind(0))
         return buf.pop()[None]
 

@@ -156,7 +156,7 @@ def _require_offline() -> None:
 
 def hub_name_offline(ctx):
     _require_offline()
-    resolve_dataset("no_such_dataset_ganaug_test")
+    resolve_dataset("hub:no_such_dataset_ganaug_test")
 
 
 # -- Augment -----------------------------------------------------------------------------------------------
@@ -827,7 +827,14 @@ CASES = [
         "hub-name-offline",
         hub_name_offline,
         DataError,
-        r"no_such_dataset_ganaug_test",
+        r"could not load the dataset 'no_such_dataset_ganaug_test'",
+    ),
+    (
+        "bare-name-typo-never-reaches-the-hub",
+        lambda c: resolve_dataset("mnist_mini"),
+        DataError,
+        r"'mnist_mini' is neither a local directory nor a bundled dataset .*did you mean 'mnist-mini'\? "
+        r".*'hub:mnist_mini'",
     ),
 ]
 
@@ -992,7 +999,7 @@ CLI_CASES = [
         "train-hub-name-offline",
         lambda c: (
             _require_offline()
-            or ["train", "no_such_dataset_ganaug_test", "--out", str(c.out), "--steps", "1", "--no-progress"]
+            or ["train", "hub:no_such_dataset_ganaug_test", "--out", str(c.out), "--steps", "1", "--no-progress"]
         ),
         "ganaug",
         r"no_such_dataset_ganaug_test",

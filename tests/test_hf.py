@@ -159,3 +159,48 @@ def test_default_augment_uses_the_bundled_provider(small_ds):
     out = small_ds.select(range(20)).map(ganaug.augment, batched=True)
     assert len(out) == 40 and sum(out["synthetic"]) == 20
     assert ganaug.default_provider().spec.shape == (1, 28, 28)
+
+
+def test_unbatched_map_shards_get_different_images_reproducibly(tmp_path, small_ds, tiny_provider):
+    small_ds.select(range(40)).save_to_disk(str(tmp_path / "ds"))
+    disk = datasets.load_from_disk(str(tmp_path / "ds"))
+
+    def synthetic_by_shard():
+        out = disk.map(ganaug.Augment(tiny_provider, p=1.0, seed=3), num_proc=2, load_from_cache_file=False)
+        hashes = _row_hashes(out)
+        return hashes[:20], hashes[20:]  # num_proc=2 gives two contiguous shards of 20 rows
+
+    (a, b), again = synthetic_by_shard(), synthetic_by_shard()
+    assert not set(a) & set(b), "the two num_proc workers handed out the same synthetic images"
+    assert (a, b) == again
+
+
+def test_single_torch_formatted_example_is_swapped_not_batched(small_ds, tiny_provider):
+    example = small_ds.with_format("torch")[0]
+    assert example["label"].ndim == 0 and example["image"].ndim == 3
+    out = ganaug.Augment(tiny_provider, p=1.0, seed=0)(example)
+    assert out["synthetic"] is True and int(out["label"]) == int(example["label"])
+    assert isinstance(out["image"], torch.Tensor) and out["image"].shape == example["image"].shape
+    assert out["image"].dtype == example["image"].dtype and not torch.equal(out["image"], example["image"])
+
+
+def test_default_augment_fingerprint_follows_the_bundled_weights(tmp_path, monkeypatch):
+    import shutil
+
+    from datasets.fingerprint import Hasher
+
+    import ganaug.provider as provider_mod
+    from ganaug import checkpoint as ckpt
+
+    before = Hasher.hash(ganaug.augment)
+    assert Hasher.hash(ganaug.augment) == before  # stable for the same weights
+    copy = tmp_path / "bundled"
+    shutil.copytree(provider_mod.default_provider_path(), copy)
+    state = ckpt.load_generator_state(copy, ckpt.read_meta(copy))
+    state = {k: v + 1e-3 if v.is_floating_point() else v for k, v in state.items()}
+    meta = {k: v for k, v in ckpt.read_meta(copy).items() if k not in ("generator_sha256", "format_version")}
+    ckpt.save_generator(copy, state, meta)  # new weights, new hash
+    monkeypatch.setattr(provider_mod, "default_provider_path", lambda: copy)
+    assert Hasher.hash(ganaug.augment) != before, "datasets would serve rows cached from the old weights"
+    back = pickle.loads(pickle.dumps(ganaug.augment))
+    assert callable(back)

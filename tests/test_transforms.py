@@ -60,3 +60,44 @@ def test_synthetic_dataset_is_deterministic_and_worker_safe(tiny_provider):
     xs = torch.cat([x for x, _ in loader])
     assert xs.shape == (60, 1, 28, 28)
     assert torch.equal(xs[10:], torch.stack([ds[i][0] for i in range(50)]))
+
+
+class _SwappedZeros(torch.utils.data.Dataset):
+    """8 blank digits labelled 3, each passed through ``swap``."""
+
+    def __init__(self, swap):
+        self.swap = swap
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        return self.swap(torch.zeros(1, 28, 28, dtype=torch.uint8), 3)[0]
+
+
+def test_dataloader_workers_draw_their_own_swaps_reproducibly(tiny_provider):
+    def run():
+        loader = DataLoader(_SwappedZeros(SyntheticSwap(tiny_provider, p=1.0, seed=5)), batch_size=4, num_workers=2)
+        return list(loader)  # batch 0 comes from worker 0, batch 1 from worker 1
+
+    first, again = run(), run()
+    assert len(first) == 2 and all(b.shape == (4, 1, 28, 28) for b in first)
+    assert not torch.equal(first[0], first[1]), "two workers made the same swaps with the same images"
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True)), "same seed and workers, other images"
+    # in the main process the stream is the seed's own, as before
+    main = [_SwappedZeros(SyntheticSwap(tiny_provider, p=1.0, seed=5))[i] for i in range(4)]
+    assert torch.equal(
+        torch.stack(main),
+        torch.stack([_SwappedZeros(SyntheticSwap(tiny_provider, p=1.0, seed=5))[i] for i in range(4)]),
+    )
+
+
+def test_default_provider_is_a_copy_per_caller():
+    a, b = ganaug.default_provider(), ganaug.default_provider()
+    assert a is not b and a.generator is not b.generator
+    assert a.content_hash == b.content_hash
+    p = next(a.generator.parameters())
+    with torch.no_grad():
+        p.add_(1.0)  # what a caller does to its provider (move it, cast it, change it) stays with that caller
+    assert not torch.equal(p, next(b.generator.parameters()))
+    assert not torch.equal(p, next(ganaug.default_provider().generator.parameters()))
