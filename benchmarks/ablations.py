@@ -24,7 +24,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import REPO, md_table, save_figure, write_results  # noqa: E402
-from ganaug.recipe import paired_ci  # noqa: E402
+from ganaug.stats import paired_ci  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 QUICK = "gains.py --quick-sized run: GAN 1,500 steps, classifier 600 steps × 64, seeds 0-2"
@@ -40,7 +40,13 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "imb100",
         "--set gan.diffaug=translation,cutout",
     ),
-    ("LeCam regularisation of D", "weight 0.1", "gains-quick-lecam01", "imb100", "--set gan.lecam=0.1"),
+    (
+        "LeCam regularisation of D",
+        "weight 0.1",
+        "gains-quick-lecam01",
+        "imb100",
+        "--set gan.lecam=0.1 (at commit 714cab1: option removed since)",
+    ),
     ("mode seeking (MSGAN)", "weight 0.3", "gains-quick-ms03", "imb100", "--set gan.mode_seeking=0.3"),
     ("mode seeking (MSGAN)", "weight 1.0", "gains-quick-ms1", "imb100", "--set gan.mode_seeking=1.0"),
     ("GAN seed (robustness)", "baseline, gan.seed=1", "gains-quick-base-gseed1", "imb100", "--set gan.seed=1"),
@@ -56,36 +62,42 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "mode seeking 1.0 GAN; z = E(real majority digit), minority label",
         "gains-quick-ms1-transfer",
         "imb100",
-        "(benchmarks/transfer_probe.py --gan runs/bench/quick-ms1/imb100/gan)",
+        "(at commit 714cab1: benchmarks/transfer_probe.py --gan runs/bench/quick-ms1/imb100/gan)",
     ),
     (
         "label-blind latent recovery (InfoGAN-style)",
         "info 1.0: z must be recoverable without the label",
         "gains-quick-info1",
         "imb100",
-        "--set gan.info=1.0",
+        "--set gan.info=1.0 (at commit 714cab1: option removed since)",
     ),
     (
         "transfer with the GAN's own encoder",
         "info 1.0 GAN; z = Q(real majority digit), minority label",
         "gains-quick-info1-transfer",
         "imb100",
-        "(benchmarks/transfer_probe.py --gan runs/bench/quick-info1/imb100/gan --use-q)",
+        "(at commit 714cab1: benchmarks/transfer_probe.py --gan runs/bench/quick-info1/imb100/gan --use-q)",
     ),
-    ("label-blind latent recovery (InfoGAN-style)", "info 0.3", "gains-quick-info03", "imb100", "--set gan.info=0.3"),
+    (
+        "label-blind latent recovery (InfoGAN-style)",
+        "info 0.3",
+        "gains-quick-info03",
+        "imb100",
+        "--set gan.info=0.3 (at commit 714cab1: option removed since)",
+    ),
     (
         "latent recovery + real-image autoencoder (BAGAN-style)",
         "info 0.3, reconstruction 1.0",
         "gains-quick-info03-rec1",
         "imb100",
-        "--set gan.info=0.3 --set gan.reconstruction=1.0",
+        "--set gan.info=0.3 --set gan.reconstruction=1.0 (at commit 714cab1: option removed since)",
     ),
     (
         "transfer with the GAN's own encoder",
         "info 0.3 + reconstruction 1.0 GAN; z = Q(real majority digit)",
         "gains-quick-info03-rec1-transfer",
         "imb100",
-        "(benchmarks/transfer_probe.py --gan runs/bench/quick-info03-rec1/imb100/gan --use-q)",
+        "(at commit 714cab1: benchmarks/transfer_probe.py --gan runs/bench/quick-info03-rec1/imb100/gan --use-q)",
     ),
     (
         "real batches by frequency (D rarely sees the 5-image digits)",
@@ -128,14 +140,14 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "unconditional until step 300, conditional from 900",
         "gains-quick-trans300-900",
         "imb100",
-        "--set gan.transition_start=300 --set gan.transition_end=900",
+        "--set gan.transition_start=300 --set gan.transition_end=900 (at commit 714cab1: option removed since)",
     ),
     (
         "transitional conditioning (labels faded in)",
         "unconditional until step 600, conditional from 1200",
         "gains-quick-trans600-1200",
         "imb100",
-        "--set gan.transition_start=600 --set gan.transition_end=1200",
+        "--set gan.transition_start=600 --set gan.transition_end=1200 (at commit 714cab1: option removed since)",
     ),
     (
         "affine on D's real images only (deliberate leakage)",
@@ -228,7 +240,7 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
         "info 1.0",
         "gains-quick-low20-info1",
         "low20",
-        "--set gan.info=1.0",
+        "--set gan.info=1.0 (at commit 714cab1: option removed since)",
     ),
     (
         "less synthetic data",

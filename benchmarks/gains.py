@@ -1,7 +1,7 @@
 """Downstream gains: does GAN augmentation beat honest baselines on small / imbalanced MNIST?
 
 One recipe per regime is built as a dict and run with ``ganaug.recipe.recipe_from_dict`` +
-``ganaug.recipe.run_recipe(recipe, guard=False, progress=False)``. The Runner draws the training set from
+``ganaug.runner.run_recipe(recipe, guard=False, progress=False)``. The Runner draws the training set from
 mnist-mini train, trains the GAN on that training set alone, trains one SmallCNN per arm and seed with the same
 budget, and evaluates every arm on the untouched real 10k test set. Validation rows come from the unused part
 of the pool (``experiment.validation = "pool"``, 50 per class, set aside BEFORE the training rows are drawn,
@@ -29,7 +29,7 @@ seeds of test accuracy, balanced accuracy and minority-class recall (mean recall
 regimes), taken from the Runner's report (``arms``); the gain of every arm over ``real`` (``gains_vs_real_test``);
 and the headline: the best GAN arm vs the best non-GAN arm, both chosen on VALIDATION balanced accuracy, as a
 paired test difference with a 95 % t-interval over seeds (``headline``, computed by the Runner with
-``ganaug.recipe.paired_ci``). The JSON holds every full report, the recipes, and wall times. Run directories
+``ganaug.stats.paired_ci``). The JSON holds every full report, the recipes, and wall times. Run directories
 go to ``runs/bench/<tag>/<regime>`` (git-ignored; the Runner reuses a GAN there when recipe and data match:
 ``--fresh`` retrains).
 
@@ -73,7 +73,8 @@ from benchmarks._common import (  # noqa: E402
     save_figure,
     write_results,
 )
-from ganaug.recipe import ARMS, apply_override  # noqa: E402
+from ganaug.arms import ARMS, GAN_ARMS  # noqa: E402
+from ganaug.recipe import apply_override  # noqa: E402
 
 NAME = "gains"
 MINORITY = [5, 6, 7, 8, 9]
@@ -94,7 +95,6 @@ REGIMES: dict[str, dict[str, Any]] = {
     "low50": {"experiment": {"kind": "per_class", "per_class": 50}, "arms": LOW_ARMS},
     "full": {"experiment": {"kind": "none"}, "arms": FULL_ARMS},
 }
-from ganaug.recipe import GAN_ARMS  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------------------
 # recipes
@@ -502,7 +502,8 @@ def _estimate_of(rows: list[dict[str, Any]], regime: str) -> float:
 
 def run_regime(regime: str, args: argparse.Namespace, root: Path, threads: int | None) -> dict[str, Any]:
     """Run one regime's recipe (in this process or a worker) and return its entry of the results."""
-    from ganaug.recipe import recipe_from_dict, run_recipe
+    from ganaug.recipe import recipe_from_dict
+    from ganaug.runner import run_recipe
 
     if threads:
         configure(threads)

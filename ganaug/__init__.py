@@ -7,17 +7,24 @@ Hugging Face ``datasets`` (``augment``, ``Augment``, ``balance``) and torchvisio
 
 from . import transforms  # noqa: E402
 from ._version import __version__  # noqa: E402,F401
+from .classify import ClassifierConfig  # noqa: E402
+from .config import FabricConfig, TrainConfig  # noqa: E402
 from .errors import GanaugError  # noqa: E402
 from .hf import Augment, augment, balance  # noqa: E402
+from .models import ModelConfig  # noqa: E402
 from .provider import Provider, default_provider, load_provider  # noqa: E402
 from .train import train  # noqa: E402
 from .transforms import SyntheticDataset  # noqa: E402
 
 __all__ = [
     "Augment",
+    "ClassifierConfig",
+    "FabricConfig",
     "GanaugError",
+    "ModelConfig",
     "Provider",
     "SyntheticDataset",
+    "TrainConfig",
     "augment",
     "balance",
     "default_provider",

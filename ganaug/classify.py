@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_off_or_up_to
+from ._checks import check_int, check_off_or_up_to
+from .deform import random_affine
 from .errors import ConfigError
 
 
@@ -21,8 +22,8 @@ from .errors import ConfigError
 class ClassifierConfig:
     """Budget and options of the downstream CNN."""
 
-    steps: int = 1500  # optimisation steps, the same for every arm
-    batch_size: int = 128  # images per step
+    steps: int = 1000  # optimisation steps, the same for every arm
+    batch_size: int = 64  # images per step
     lr: float = 1e-3  # Adam learning rate (cosine-decayed to 0)
     width: int = 32  # channels of the first conv; the second has twice as many
     augment: bool = False  # classical augmentation: random affine (±10°, ±10 % shift, 0.9-1.1 scale) per image
@@ -32,9 +33,7 @@ class ClassifierConfig:
 
     def __post_init__(self) -> None:
         for name, low in (("steps", 1), ("batch_size", 1), ("width", 1), ("seed", 0)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < low:
-                raise ConfigError(f"classifier {name} must be an integer >= {low}, got {v!r}")
+            check_int(f"classifier {name}", getattr(self, name), low)
         if not isinstance(self.lr, int | float) or not 0 < self.lr < 1:
             raise ConfigError(f"classifier lr must be in (0, 1), got {self.lr!r}")
         check_off_or_up_to("classifier elastic", self.elastic, 5, "pixels")
@@ -74,48 +73,6 @@ class SmallCNN(nn.Module):
 def to_input(images: torch.Tensor) -> torch.Tensor:
     """uint8 N×C×H×W → float in [-1, 1]."""
     return images.float().div(127.5).sub(1.0)
-
-
-def random_affine(
-    x: torch.Tensor,
-    g: torch.Generator,
-    degrees: float = 10.0,
-    translate: float = 0.1,
-    scale: tuple[float, float] = (0.9, 1.1),
-    elastic: float = 0.0,
-) -> torch.Tensor:
-    """Per-image random affine (the parameters of ``torchvision.transforms.v2.RandomAffine``), batched.
-
-    With ``elastic`` > 0, a smooth random displacement field (Simard et al., 2003: uniform noise smoothed by a
-    Gaussian of sigma 4 px at 28 px, proportionally at other sizes) whose typical shift is ``elastic`` pixels
-    is added to the same sampling grid, so both warps cost one resampling."""
-    n = x.shape[0]
-    ang = (torch.rand(n, generator=g) * 2 - 1) * math.radians(degrees)
-    sc = torch.empty(n).uniform_(scale[0], scale[1], generator=g)
-    tx = (torch.rand(n, generator=g) * 2 - 1) * translate * 2  # affine_grid coordinates span 2 units
-    ty = (torch.rand(n, generator=g) * 2 - 1) * translate * 2
-    cos, sin = torch.cos(ang) / sc, torch.sin(ang) / sc
-    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1).to(x)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    if elastic:
-        grid = grid + _elastic_field(x.shape, g, elastic).to(grid)
-    return F.grid_sample(x + 1, grid, align_corners=False, padding_mode="zeros") - 1  # background stays -1
-
-
-def _elastic_field(shape: torch.Size, g: torch.Generator, pixels: float) -> torch.Tensor:
-    """N×H×W×2 displacements in ``affine_grid`` units (2 units per side) whose standard deviation per image is
-    ``pixels`` pixels: uniform noise smoothed by a separable Gaussian."""
-    n, _, h, w = shape
-    sigma = 4.0 * max(h, w) / 28
-    r = max(1, int(2 * sigma))
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32) / sigma) ** 2)
-    k = k / k.sum()
-    noise = torch.rand(n * 2, 1, h, w, generator=g) * 2 - 1
-    noise = F.conv2d(noise, k.view(1, 1, 1, -1), padding=(0, r))
-    noise = F.conv2d(noise, k.view(1, 1, -1, 1), padding=(r, 0)).reshape(n, 2, h, w)
-    noise = noise / noise.flatten(1).std(1).clamp_min(1e-6).view(n, 1, 1, 1)
-    to_grid = torch.tensor([2.0 / w, 2.0 / h]).view(1, 2, 1, 1)
-    return (noise * to_grid * pixels).permute(0, 2, 3, 1)
 
 
 def train_classifier(

@@ -35,8 +35,8 @@ def _devices(text: str) -> int | str:
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
+    from .config import LOSSES, TrainConfig
     from .models import ARCHS, ModelConfig
-    from .train import LOSSES, TrainConfig
 
     p.add_argument(
         "data", help="mnist-mini, sklearn-digits, a hub dataset name, a save_to_disk directory or an image folder"
@@ -83,8 +83,8 @@ def _field_comments(cls: type) -> dict[str, str]:
 
 
 def _train_settings(a: argparse.Namespace):
+    from .config import TrainConfig
     from .models import ModelConfig
-    from .train import TrainConfig
 
     given = vars(a)
     return tuple(
@@ -94,7 +94,8 @@ def _train_settings(a: argparse.Namespace):
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from .train import FabricConfig, train
+    from .config import FabricConfig
+    from .train import train
 
     tcfg, mcfg = _train_settings(a)
     fab = FabricConfig(a.accelerator, a.devices, a.strategy, a.precision, a.num_nodes)
@@ -196,7 +197,8 @@ def _save_dataset(ds, out: str) -> Path:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from .recipe import load_recipe, run_recipe
+    from .recipe import load_recipe
+    from .runner import run_recipe
 
     recipe = load_recipe(a.recipe, overrides=a.set or [])
     if a.dry_run:

@@ -40,6 +40,7 @@ class Augment:
     def __init__(
         self,
         provider: Provider | str | os.PathLike[str] | None = None,
+        *,
         ratio: float = 1.0,
         p: float = 0.5,
         label_column: str | None = None,
@@ -240,6 +241,7 @@ STRATEGIES = ("auto", "not majority", "minority", "not minority", "all")
 def balance(
     dataset,
     provider: Provider | str | os.PathLike[str] | None = None,
+    *,
     label_column: str | None = None,
     image_column: str | None = None,
     sampling_strategy: str | float | Mapping[Any, int] | Callable[[dict[int, int]], Mapping[Any, int]] = "auto",

@@ -73,19 +73,13 @@ class ConditionalBatchNorm2d(nn.Module):
         nn.init.ones_(self.gamma.weight)
         nn.init.zeros_(self.beta.weight)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, condition: float = 1.0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         gamma, beta = self.gamma(y), self.beta(y)
-        if condition != 1.0:  # fade the label in: at 0 this is a plain BatchNorm (scale 1, shift 0)
-            gamma, beta = 1.0 + condition * (gamma - 1.0), condition * beta
         return self.bn(x) * gamma[:, :, None, None] + beta[:, :, None, None]
 
 
 class Generator(nn.Module):
-    """Maps (z, label) to an image in [-1, 1] of the spec's shape.
-
-    ``condition`` (1 by default) scales the label's influence; training fades it in from 0 when the transition
-    settings of ``TrainConfig`` are on. Sampling always uses 1.
-    """
+    """Maps (z, label) to an image in [-1, 1] of the spec's shape."""
 
     def __init__(self, spec: ImageSpec, cfg: ModelConfig) -> None:
         super().__init__()
@@ -108,16 +102,13 @@ class Generator(nn.Module):
         self.act = nn.ReLU(inplace=True)
         _init_weights(self)
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor, condition: float = 1.0) -> torch.Tensor:
-        e = self.embed(labels)
-        if condition != 1.0:
-            e = e * condition
-        x = self.fc(torch.cat([z, e], dim=1)).view(z.shape[0], -1, self.h0, self.w0)
-        x = self.act(self._norm(self.fc_norm, x, labels, condition))
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        x = self.fc(torch.cat([z, self.embed(labels)], dim=1)).view(z.shape[0], -1, self.h0, self.w0)
+        x = self.act(self._norm(self.fc_norm, x, labels))
         for i, up in enumerate(self.ups):
             x = up(x)
             if i < len(self.norms):
-                x = self.act(self._norm(self.norms[i], x, labels, condition))
+                x = self.act(self._norm(self.norms[i], x, labels))
         x = torch.tanh(x)
         if x.shape[-2:] != (self.spec.height, self.spec.width):  # sizes that are not a multiple of 2**n
             top = (x.shape[-2] - self.spec.height) // 2
@@ -125,13 +116,12 @@ class Generator(nn.Module):
             x = x[..., top : top + self.spec.height, left : left + self.spec.width]
         return x
 
-    def _norm(self, norm: nn.Module, x: torch.Tensor, labels: torch.Tensor, condition: float) -> torch.Tensor:
-        return norm(x, labels, condition) if self.conditional_bn else norm(x)
+    def _norm(self, norm: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return norm(x, labels) if self.conditional_bn else norm(x)
 
 
 class Discriminator(nn.Module):
-    """Scores (image, label) pairs: a logit per image, higher for real. ``condition`` scales the label's part
-    (label maps or projection term); at 0, D judges the image alone."""
+    """Scores (image, label) pairs: a logit per image, higher for real."""
 
     def __init__(self, spec: ImageSpec, cfg: ModelConfig) -> None:
         super().__init__()
@@ -149,37 +139,15 @@ class Discriminator(nn.Module):
             self.class_embed = sn(nn.Embedding(spec.num_classes, self.flat))
         _init_weights(self)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor, condition: float = 1.0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if not self.projection:
             emb = self.label_maps(labels)
-            if condition != 1.0:
-                emb = emb * condition
             x = torch.cat([x, emb[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])], dim=1)
         h = self.features(x).flatten(1)
         out = self.head(h).squeeze(1)
         if self.projection:
-            proj = (self.class_embed(labels) * h).sum(dim=1)
-            out = out + (proj if condition == 1.0 else condition * proj)
+            out = out + (self.class_embed(labels) * h).sum(dim=1)
         return out
-
-
-class LatentEncoder(nn.Module):
-    """Recovers z from an image without seeing its label (InfoGAN-style latent regression).
-
-    Trained with G on ``|Q(G(z, y)) − z|²``: because Q is label-blind, G must express z the same way for every
-    label, so z comes to mean label-independent style, and ``Q(real image)`` is a latent to decode with
-    another label.
-    """
-
-    def __init__(self, spec: ImageSpec, cfg: ModelConfig) -> None:
-        super().__init__()
-        n, _, _ = _stages(spec)
-        self.features, flat = _downsampling(spec, spec.channels, cfg.d_width, n, lambda m: m, batchnorm=True)
-        self.head = nn.Linear(flat, cfg.z_dim)
-        _init_weights(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x).flatten(1))
 
 
 def _downsampling(
@@ -218,10 +186,6 @@ def build_generator(spec: ImageSpec, cfg: ModelConfig) -> Generator:
 
 def build_discriminator(spec: ImageSpec, cfg: ModelConfig) -> Discriminator:
     return Discriminator(spec, cfg)
-
-
-def build_latent_encoder(spec: ImageSpec, cfg: ModelConfig) -> LatentEncoder:
-    return LatentEncoder(spec, cfg)
 
 
 def generator_flops_per_sample(gen: Generator) -> int:

@@ -92,11 +92,11 @@ class Provider:
         return t
 
     @torch.inference_mode()
-    def sample(self, labels: Any, seed: int | None = None, batch_size: int = 256) -> torch.Tensor:
+    def sample(self, labels: Any, *, seed: int | None = 0, batch_size: int = 256) -> torch.Tensor:
         """Generate one image per label: a uint8 tensor N×C×H×W on the CPU.
 
-        The same ``seed`` and labels give the same images, whatever ``batch_size``; ``seed=None`` draws fresh
-        randomness from torch's global generator.
+        The same ``seed`` and labels give the same images, whatever ``batch_size`` (the library's convention:
+        every ``seed`` defaults to 0, reproducible); ``seed=None`` draws fresh randomness.
         """
         y = self.check_labels(labels)
         check_int("seed", seed, 0, allow_none=True)
@@ -115,7 +115,7 @@ class Provider:
         return out
 
     def sample_counts(
-        self, counts: Mapping[int | str, int], seed: int | None = None, batch_size: int = 256
+        self, counts: Mapping[int | str, int], *, seed: int | None = 0, batch_size: int = 256
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Generate ``counts[label]`` images per label (labels as ints or class names); returns (images, labels)."""
         labels = counts_to_labels(counts, self.spec)

@@ -1,41 +1,26 @@
-"""Recipes: TOML files that describe an experiment end to end, and the runner behind ``ganaug run``.
+"""Recipes: TOML files that describe an experiment end to end (run by ``ganaug.runner.run_recipe``).
 
 A recipe names the data, an optional experiment transform of the training set (keep k per class, or cut
 some classes to a few images), the GAN, how synthetic data is added, the downstream classifier and its
-budget, the comparison arms and the seeds. ``run_recipe`` trains everything, evaluates every arm on the
-same untouched test rows, applies the gain guard on a validation split, and writes the report.
+budget, the comparison arms (``ganaug.arms``) and the seeds. This module reads and validates them into frozen
+dataclasses; the sections that hold library settings are built from the library's own dataclasses.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import tomllib
 import types
 import typing
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, make_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from .arms import ARMS
+from .classify import ClassifierConfig
+from .config import TrainConfig
 from .errors import ConfigError, ConfigTypeError
-
-ARMS = (
-    "real",
-    "oversample",
-    "class_weighted",
-    "smote",
-    "classical",
-    "elastic",
-    "gan",
-    "gan+classical",
-    "gan+elastic",
-    "gan+filter",
-)
-GAN_ARMS = ("gan", "gan+classical", "gan+elastic", "gan+filter")
-
+from .models import ModelConfig
 
 # ---------------------------------------------------------------------------------------------------------
 # the recipe dataclasses (every field documented; defaults are what a user gets when a key is left out)
@@ -66,32 +51,43 @@ class ExperimentSection:
     seed: int = 0  # which rows are drawn
 
 
-@dataclass(frozen=True)
-class GanSection:
-    checkpoint: str = ""  # reuse this checkpoint directory instead of training
-    steps: int = 2000
-    batch_size: int = 128
-    arch: str = "dcgan"
-    loss: str = "bce"
-    diffaug: str = ""
-    ema_decay: float = 0.999
-    class_balanced: bool = True
-    mode_seeking: float = 0.0
-    lecam: float = 0.0
-    r1: float = 0.0  # R1 penalty weight on D at real images (see TrainConfig)
-    info: float = 0.0
-    reconstruction: float = 0.0
-    real_augment: float = 0.0  # share of real images given a random affine before D (see TrainConfig)
-    transition_start: int = 0  # labels ignored by G and D before this step, then faded in...
-    transition_end: int = 0  # ...until this one (0, 0 = conditional throughout); see TrainConfig
-    g_width: int = 32
-    d_width: int = 32
-    z_dim: int = 64
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    seed: int = 0
-    accelerator: str = "auto"
-    precision: str = "32-true"
+def _section_from(name: str, sources: tuple[type, ...], exclude: set[str], extra: list[tuple[str, type, Any]]):
+    """A frozen recipe-section dataclass whose fields are those of the library's settings dataclasses
+    ``sources`` (same names, types and defaults: declared once, there), minus ``exclude``, plus the
+    recipe-only ``extra`` fields (name, type, default)."""
+    specs: list[tuple[str, Any, Any]] = []
+    for cls in sources:
+        hints = typing.get_type_hints(cls)
+        specs += [(f.name, hints[f.name], field(default=f.default)) for f in fields(cls) if f.name not in exclude]
+    specs += [(n, t, field(default=d)) for n, t, d in extra]
+    section = make_dataclass(name, specs, frozen=True)
+    section.__module__ = __name__
+    return section
+
+
+# [gan]: every TrainConfig and ModelConfig field (checked by them), plus where to run and an optional checkpoint
+GanSection = _section_from(
+    "GanSection",
+    (TrainConfig, ModelConfig),
+    exclude={"checkpoint_every", "sample_every", "log_every"},  # the runner sets these
+    extra=[("checkpoint", str, ""), ("accelerator", str, "auto"), ("precision", str, "32-true")],
+)
+GAN_EXTRA_KEYS = ("checkpoint", "accelerator", "precision")
+
+# [classifier]: the budget fields of ClassifierConfig (checked by it), plus how the arms mix and augment rows.
+# augment, class_weighted and seed are set per arm and seed; elastic here is the strength the elastic arms use.
+ClassifierSection = _section_from(
+    "ClassifierSection",
+    (ClassifierConfig,),
+    exclude={"augment", "elastic", "class_weighted", "seed"},
+    extra=[
+        ("synthetic_weight", float, 1.0),  # sampling weight of a synthetic row relative to a real one
+        ("elastic", float, 1.0),  # typical shift (pixels) of the "elastic" and "gan+elastic" arms' distortion
+        ("real_share", float, 0.0),  # GAN arms: share of each class's draws given to its real rows (0 = all alike)
+        ("accelerator", str, "cpu"),
+        ("jobs", int, 1),  # classifier runs at a time, each in a single-threaded process; 0 = one per CPU core
+    ],
+)
 
 
 @dataclass(frozen=True)
@@ -105,18 +101,6 @@ class SyntheticSection:
     fresh: bool = False  # gan arms: replace every synthetic row drawn by a new sample (fresh data each step)
     selection: str = "none"  # "diverse": filter_candidates× candidates, confidence gate, then k-center (selection.py)
     seed: int = 0
-
-
-@dataclass(frozen=True)
-class ClassifierSection:
-    steps: int = 1000
-    batch_size: int = 64
-    lr: float = 1e-3
-    width: int = 32
-    synthetic_weight: float = 1.0  # sampling weight of a synthetic row relative to a real one
-    elastic: float = 1.0  # typical shift (pixels) of the elastic distortion the "elastic" and "gan+elastic" arms add
-    real_share: float = 0.0  # GAN arms: share of each class's draws given to its real rows (0 = every row alike)
-    accelerator: str = "cpu"
 
 
 @dataclass(frozen=True)
@@ -160,7 +144,8 @@ _CHOICES = {
     ("guard", "against"): ("real", "best_baseline"),
     ("guard", "metric"): ("accuracy", "balanced_accuracy", "macro_f1"),
 }
-_RANGES = {  # (section, key): (low, high) inclusive; None = unbounded. [gan] is checked by TrainConfig/ModelConfig
+# (section, key): (low, high) inclusive; None = unbounded. [gan] and the [classifier] budget: their dataclasses
+_RANGES = {
     ("data", "test_fraction"): (0.01, 0.9),
     ("experiment", "minority_count"): (1, None),
     ("experiment", "majority_count"): (0, None),
@@ -173,13 +158,10 @@ _RANGES = {  # (section, key): (low, high) inclusive; None = unbounded. [gan] is
     ("synthetic", "filter_confidence"): (0.0, 1.0),
     ("synthetic", "filter_candidates"): (1.0, 100.0),
     ("synthetic", "seed"): (0, None),
-    ("classifier", "steps"): (1, None),
-    ("classifier", "batch_size"): (1, None),
-    ("classifier", "lr"): (1e-7, 1.0),
-    ("classifier", "width"): (1, 1024),
     ("classifier", "synthetic_weight"): (0.0, 100.0),
     ("classifier", "elastic"): (0.01, 5.0),
     ("classifier", "real_share"): (0.0, 0.99),
+    ("classifier", "jobs"): (0, 256),
 }
 
 
@@ -308,42 +290,28 @@ def _check_recipe(r: Recipe) -> None:
         raise ConfigError("output_dir must name a directory for the run")
     if not r.gan.checkpoint:  # the settings that depend on each other fail here, not after the data is loaded
         gan_settings(r.gan)
+    classifier_config(r.classifier, seed=0)
 
 
-def gan_settings(gan: GanSection) -> tuple[Any, Any]:
-    """The ``TrainConfig`` and ``ModelConfig`` a recipe's [gan] section asks for (its keys are named like their
-    fields); their own checks validate it, errors prefixed with ``[gan]``."""
-    from .models import ModelConfig
-    from .train import TrainConfig
-
+def gan_settings(gan: Any) -> tuple[TrainConfig, ModelConfig]:
+    """The ``TrainConfig`` and ``ModelConfig`` a recipe's [gan] section asks for (its keys are their fields);
+    their own checks validate it, errors prefixed with ``[gan]``."""
     section = asdict(gan)
     try:
-        return tuple(
-            cls(**{f.name: section[f.name] for f in fields(cls) if f.name in section})
-            for cls in (TrainConfig, ModelConfig)
+        return (
+            TrainConfig(**{f.name: section[f.name] for f in fields(TrainConfig) if f.name in section}),
+            ModelConfig(**{f.name: section[f.name] for f in fields(ModelConfig) if f.name in section}),
         )
     except ConfigError as exc:
         raise ConfigError(f"[gan] {exc}") from None
 
 
-def run_recipe(recipe: Recipe, guard: bool = False, force: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Run ``recipe`` end to end; returns the report dict (also written to ``output_dir/report.json``)."""
-    from .runner import Runner
-
-    return Runner(recipe, progress=progress).run(guard=guard, force=force)
-
-
-def recipe_hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def paired_ci(diffs: list[float], level: float = 0.95) -> tuple[float, float, float]:
-    """Mean of paired differences and its t-interval; (mean, nan, nan) with a single pair."""
-    d = np.asarray(diffs, dtype=np.float64)
-    mean = float(d.mean()) if d.size else float("nan")
-    if d.size < 2:
-        return mean, float("nan"), float("nan")
-    from scipy import stats
-
-    half = float(stats.t.ppf(0.5 + level / 2, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size))
-    return mean, mean - half, mean + half
+def classifier_config(section: Any, seed: int, **arm: Any) -> ClassifierConfig:
+    """The ``ClassifierConfig`` of one classifier run: the [classifier] budget, the seed, and what the arm sets
+    (``augment``, ``elastic``, ``class_weighted``); errors prefixed with ``[classifier]``."""
+    budget = {f.name: getattr(section, f.name) for f in fields(ClassifierConfig) if hasattr(section, f.name)}
+    budget.pop("elastic", None)  # the section's elastic is the elastic arms' strength, not "on for every arm"
+    try:
+        return ClassifierConfig(**{**budget, "seed": seed, **arm})
+    except ConfigError as exc:
+        raise ConfigError(f"[classifier] {exc}") from None

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ._io import atomic_write, atomic_write_json
+from .arms import uses_gan
 
 _METRICS = (("balanced_accuracy", "bal. acc."), ("accuracy", "accuracy"), ("macro_f1", "macro-F1"))
 
@@ -141,7 +142,7 @@ def _plots(report: dict[str, Any], out: Path, provider) -> None:
         lo = np.array([gains[a]["ci95"][0] for a in labels]) * 100
         hi = np.array([gains[a]["ci95"][1] for a in labels]) * 100
         err = np.nan_to_num(np.vstack([means - lo, hi - means]))
-        ax.barh(labels, means, xerr=err, color=["tab:orange" if "gan" in a else "tab:blue" for a in labels])
+        ax.barh(labels, means, xerr=err, color=["tab:orange" if uses_gan(a) else "tab:blue" for a in labels])
         ax.axvline(0, color="k", lw=0.8)
         ax.set_xlabel(f"gain over real, test {next(iter(gains.values()))['metric']} (points, 95 % CI)")
         fig.tight_layout()

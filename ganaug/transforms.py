@@ -33,9 +33,10 @@ class SyntheticSwap(v2.Transform):
     def __init__(
         self,
         provider: Provider | str | os.PathLike[str] | None = None,
+        *,
         p: float = 0.5,
         buffer_size: int = 256,
-        seed: int | None = None,
+        seed: int | None = 0,
     ) -> None:
         super().__init__()
         check_probability("p", p)
@@ -118,6 +119,7 @@ class SyntheticDataset(Dataset):
     def __init__(
         self,
         provider: Provider | str | os.PathLike[str] | None = None,
+        *,
         counts: Mapping[int | str, int] | None = None,
         per_class: int | None = None,
         transform: Any = None,

@@ -552,7 +552,12 @@ CASES = [
         ConfigError,
         r"seed must be a non-negative integer, got -1",
     ),
-    ("trainconfig-seed-negative", lambda c: TrainConfig(seed=-1), ConfigError, r"seed must be an integer >= 0, got -1"),
+    (
+        "trainconfig-seed-negative",
+        lambda c: TrainConfig(seed=-1),
+        ConfigError,
+        r"seed must be a non-negative integer, got -1",
+    ),
     (
         "provider-sample-seed-negative",
         lambda c: c.provider.sample([1], seed=-1),
@@ -742,7 +747,7 @@ CASES = [
         r"cat",
     ),
     # training and model settings
-    ("trainconfig-steps-zero", lambda c: TrainConfig(steps=0), ConfigError, r"steps must be an integer >= 1, got 0"),
+    ("trainconfig-steps-zero", lambda c: TrainConfig(steps=0), ConfigError, r"steps must be a positive integer, got 0"),
     ("trainconfig-lr-g-two", lambda c: TrainConfig(lr_g=2), ConfigError, r"lr_g must be a number in \(0, 1\), got 2"),
     (
         "trainconfig-unknown-loss",
@@ -763,34 +768,10 @@ CASES = [
         r"mode_seeking must be a number in \[0, 100\] \(0 turns it off\), got -1",
     ),
     (
-        "trainconfig-lecam-string",
-        lambda c: TrainConfig(lecam="high"),
-        ConfigError,
-        r"lecam must be a number in \[0, 100\] \(0 turns it off\), got 'high'",
-    ),
-    (
-        "trainconfig-transition-ends-before-it-starts",
-        lambda c: TrainConfig(transition_start=500, transition_end=100),
-        ConfigError,
-        r"transition_end must be an integer >= 500, got 100",
-    ),
-    (
-        "trainconfig-transition-ends-after-training",
-        lambda c: TrainConfig(steps=100, transition_end=200),
-        ConfigError,
-        r"transition_end \(200\) must be <= steps \(100\): the generator must end fully conditional",
-    ),
-    (
         "trainconfig-real-augment-above-one",
         lambda c: TrainConfig(real_augment=1.5),
         ConfigError,
         r"real_augment must be a share in \[0, 1\] \(0 turns it off\), got 1.5",
-    ),
-    (
-        "trainconfig-reconstruction-without-info",
-        lambda c: TrainConfig(reconstruction=1.0),
-        ConfigError,
-        r"reconstruction trains the latent encoder of info; set info > 0 as well",
     ),
     (
         "trainconfig-mode-seeking-tiny-batch",
@@ -808,7 +789,7 @@ CASES = [
         "train-steps-kwarg-zero",
         lambda c: ganaug.train(c.small_ds, c.tmp / "o", steps=0, progress=False),
         ConfigError,
-        r"steps must be an integer >= 1, got 0",
+        r"steps must be a positive integer, got 0",
     ),
     (
         "modelconfig-unknown-arch",
@@ -969,7 +950,7 @@ CLI_CASES = [
         "train-steps-zero",
         lambda c: ["train", str(c.ds_dir), "--out", str(c.out), "--steps", "0", "--no-progress"],
         "ganaug",
-        r"steps must be an integer >= 1, got 0",
+        r"steps must be a positive integer, got 0",
     ),
     (
         "train-nonexistent-path",

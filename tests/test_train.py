@@ -27,8 +27,14 @@ def test_training_writes_a_complete_checkpoint(tiny_provider_dir):
     meta = json.loads((tiny_provider_dir / "meta.json").read_text())
     assert meta["step"] == 40 and meta["format_version"] == 1 and meta["spec"]["height"] == 28
     assert meta["train"]["steps"] == 40 and meta["model"]["g_width"] == 8
-    metrics = (tiny_provider_dir / "logs" / "version_0" / "metrics.csv").read_text().splitlines()
-    assert metrics[0].split(",")[:1] and "loss_d" in metrics[0] and len(metrics) > 1
+    import csv
+
+    with open(tiny_provider_dir / "logs" / "version_0" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {"step", "loss_d", "loss_g", "d_real", "d_fake", "images_per_s"} <= set(rows[0])
+    assert [int(r["step"]) for r in rows] == [40]  # log_every 50 > 40 steps: logged once, at the last step
+    assert all(float(rows[0][k]) > 0 for k in ("loss_d", "loss_g", "images_per_s"))
+    assert all(0 < float(rows[0][k]) < 1 for k in ("d_real", "d_fake"))
 
 
 def test_same_seed_same_generator_other_seed_differs(tmp_path, small_ds):
@@ -148,35 +154,26 @@ def test_the_gan_learns_digits(tmp_path):
     assert acc >= 0.6
 
 
-def test_regularisers_and_real_augment_change_training_and_resume_exactly(tmp_path, small_ds):
-    base = TrainConfig(steps=6, batch_size=16, checkpoint_every=3)
-    both = TrainConfig(
-        steps=6,
-        batch_size=16,
-        checkpoint_every=3,
-        mode_seeking=1.0,
-        lecam=0.1,
-        r1=1.0,
-        info=1.0,
-        reconstruction=1.0,
-        real_augment=0.5,
-    )
+@pytest.mark.parametrize("term", [{"mode_seeking": 1.0}, {"r1": 1.0}, {"real_augment": 0.5}, {"loss": "hinge"}])
+def test_each_training_option_reaches_the_weights(tmp_path, small_ds, term):
+    base = TrainConfig(steps=4, batch_size=16, checkpoint_every=4)
     train(small_ds, tmp_path / "base", config=base, model=TINY, progress=False)
+    train(small_ds, tmp_path / "term", config=replace(base, **term), model=TINY, progress=False)
+    a, b = _weights(tmp_path / "base"), _weights(tmp_path / "term")
+    assert not all(torch.equal(a[k], b[k]) for k in a), f"{term} did not change training"
+
+
+def test_all_options_together_resume_exactly(tmp_path, small_ds):
+    both = TrainConfig(steps=6, batch_size=16, checkpoint_every=3, mode_seeking=1.0, r1=1.0, real_augment=0.5)
     train(small_ds, tmp_path / "both", config=both, model=TINY, progress=False)
-    a, b = _weights(tmp_path / "base"), _weights(tmp_path / "both")
-    assert not all(torch.equal(a[k], b[k]) for k in a)  # the terms reach the weights
-    state = torch.load(tmp_path / "both" / "trainer.pt", weights_only=True)
-    assert state["lecam_ema"].shape == (2,) and state["lecam_ema"].abs().sum() > 0
-    assert "Q" in state and "opt_q" in state  # the label-blind latent encoder is kept for resume and transfer
-    # resume restores the LeCam anchors and the encoder: bit-identical to the uninterrupted run
     train(small_ds, tmp_path / "part", config=replace(both, steps=3), model=TINY, progress=False)
     train(small_ds, tmp_path / "part", config=both, model=TINY, resume=True, progress=False)
-    c = _weights(tmp_path / "part")
+    b, c = _weights(tmp_path / "both"), _weights(tmp_path / "part")
     assert all(torch.equal(b[k], c[k]) for k in b)
 
 
 def test_r1_penalty_is_half_the_squared_gradient_norm_at_real_images():
-    from ganaug.train import _r1
+    from ganaug.losses import r1_penalty as _r1
 
     x = torch.randn(3, 1, 4, 4, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
     w = torch.randn(1, 1, 4, 4, generator=torch.Generator().manual_seed(1))
@@ -187,74 +184,18 @@ def test_r1_penalty_is_half_the_squared_gradient_norm_at_real_images():
 
 
 def test_mode_seeking_term_rewards_spread():
-    from ganaug.train import _lecam, _mode_seeking
+    from ganaug.losses import mode_seeking, paired_labels
 
     z = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
     same = torch.zeros(8, 1, 4, 4)
     spread = torch.randn(8, 1, 4, 4, generator=torch.Generator().manual_seed(1))
-    assert _mode_seeking(spread, z, 4) < 1.0 < _mode_seeking(same, z, 4)
-    anchors = torch.zeros(2)
-    # logits already on the right side of the other side's anchor cost nothing; overconfident ones do
-    assert _lecam(torch.full((4,), -1.0), torch.full((4,), 1.0), anchors.clone()) == 0
-    assert _lecam(torch.full((4,), 3.0), torch.full((4,), -3.0), anchors.clone()) > 0
-
-
-def test_transitional_conditioning_schedule_and_label_blindness():
-    from ganaug.data import ImageSpec
-    from ganaug.models import build_discriminator, build_generator
-    from ganaug.train import _condition_weight
-
-    cfg = TrainConfig(steps=30, transition_start=10, transition_end=20)
-    assert [_condition_weight(cfg, s) for s in (0, 9, 10, 15, 20, 29)] == [0.0, 0.0, 0.0, 0.5, 1.0, 1.0]
-    assert _condition_weight(TrainConfig(), 0) == 1.0  # off by default: conditional from the first step
-    spec = ImageSpec(channels=1, height=28, width=28, num_classes=10, class_names=tuple("0123456789"))
-    z = torch.randn(4, TINY.z_dim, generator=torch.Generator().manual_seed(0))
-    y0, y1 = torch.zeros(4, dtype=torch.long), torch.full((4,), 7)
-    for arch in ("dcgan", "projection"):
-        torch.manual_seed(0)
-        g, d = (
-            build_generator(spec, replace(TINY, arch=arch)).eval(),
-            build_discriminator(spec, replace(TINY, arch=arch)),
-        )
-        d.eval()
-        with torch.no_grad():
-            # at condition 0 the label changes nothing; at 1 it does
-            assert torch.equal(g(z, y0, 0.0), g(z, y1, 0.0)) and not torch.equal(g(z, y0), g(z, y1))
-            x = g(z, y0)
-            assert torch.equal(d(x, y0, 0.0), d(x, y1, 0.0)) and not torch.equal(d(x, y0), d(x, y1))
-
-
-def test_transitional_conditioning_trains_and_resumes_exactly_across_the_ramp(tmp_path, small_ds, monkeypatch):
-    train_module = sys.modules[TrainConfig.__module__]  # ganaug.train is also the name of the function
-
-    ramp = TrainConfig(steps=8, batch_size=16, checkpoint_every=4, transition_start=2, transition_end=6)
-    base = replace(ramp, transition_start=0, transition_end=0)
-    train(small_ds, tmp_path / "base", config=base, model=TINY, progress=False)
-    train(small_ds, tmp_path / "ramp", config=ramp, model=TINY, progress=False)
-    a, b = _weights(tmp_path / "base"), _weights(tmp_path / "ramp")
-    assert not all(torch.equal(a[k], b[k]) for k in a)
-    logged = (tmp_path / "ramp" / "logs" / "version_0" / "metrics.csv").read_text()
-    assert "condition" in logged.splitlines()[0]
-
-    # interrupted in the middle of the ramp (after the step-4 checkpoint), then resumed: same weights
-    weight = train_module._condition_weight
-
-    def interrupted(cfg, step):
-        if step == 5:
-            raise KeyboardInterrupt
-        return weight(cfg, step)
-
-    monkeypatch.setattr(train_module, "_condition_weight", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        train(small_ds, tmp_path / "part", config=ramp, model=TINY, progress=False)
-    monkeypatch.setattr(train_module, "_condition_weight", weight)
-    train(small_ds, tmp_path / "part", config=ramp, model=TINY, resume=True, progress=False)
-    c = _weights(tmp_path / "part")
-    assert all(torch.equal(b[k], c[k]) for k in b)
+    assert mode_seeking(spread, z, 4) < 1.0 < mode_seeking(same, z, 4)
+    y = torch.arange(9)
+    assert paired_labels(y).tolist() == [0, 1, 2, 3, 0, 1, 2, 3, 8]  # rows i and i + 4 share a label
 
 
 def test_real_augment_transforms_only_the_chosen_real_images():
-    from ganaug.train import _affine_some
+    from ganaug.deform import affine_some as _affine_some
 
     x = torch.rand(64, 1, 28, 28) * 2 - 1
     assert torch.equal(_affine_some(x, 1e-9, torch.Generator().manual_seed(0)), x)  # no image chosen
@@ -266,7 +207,8 @@ def test_real_augment_transforms_only_the_chosen_real_images():
 
 
 def test_elastic_distortion_has_the_asked_size_is_smooth_and_seeded():
-    from ganaug.classify import ClassifierConfig, _elastic_field, random_affine
+    from ganaug.classify import ClassifierConfig
+    from ganaug.deform import _elastic_field, random_affine
     from ganaug.errors import ConfigError
 
     field = _elastic_field(torch.Size((8, 1, 28, 28)), torch.Generator().manual_seed(0), 1.5)

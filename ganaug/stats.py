@@ -1,0 +1,131 @@
+"""Paired statistics over classifier seeds: per-arm summaries, the headline (best GAN arm against the best
+non-GAN arm, both chosen on validation, compared on test) and the gain guard (the same comparison on
+validation, which decides whether the synthetic dataset is written)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .arms import uses_gan
+
+Results = dict[str, list[dict[str, Any]]]  # arm -> one row per seed: {"seed", "test": metrics, "validation": ...}
+
+
+def paired_ci(diffs: list[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of paired differences and its t-interval; (mean, nan, nan) with a single pair."""
+    d = np.asarray(diffs, dtype=np.float64)
+    mean = float(d.mean()) if d.size else float("nan")
+    if d.size < 2:
+        return mean, float("nan"), float("nan")
+    from scipy import stats
+
+    half = float(stats.t.ppf(0.5 + level / 2, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size))
+    return mean, mean - half, mean + half
+
+
+def paired(results: Results, arm: str, other: str, split: str, metric: str) -> tuple[list[float], float, float, float]:
+    """Per-seed differences ``arm − other`` of ``split`` ``metric``, their mean and 95 % t-interval."""
+    d = [a[split][metric] - b[split][metric] for a, b in zip(results[arm], results[other], strict=True)]
+    return (d, *paired_ci(d))
+
+
+def summarize(results: Results, minority: list[int], metric: str, has_validation: bool) -> dict[str, Any]:
+    """Per-arm means and spreads on test and validation, gains over ``real`` on test, and the headline."""
+    summary: dict[str, Any] = {}
+    for arm, rows in results.items():
+        entry: dict[str, Any] = {}
+        for split in ("test", "validation"):
+            if not rows or split not in rows[0]:
+                continue
+            for m in ("accuracy", "balanced_accuracy", "macro_f1"):
+                entry[f"{split}_{m}_mean"], entry[f"{split}_{m}_std"] = _mean_std([row[split][m] for row in rows])
+            if minority:
+                recall = [float(np.mean([row[split]["per_class_recall"][c] for c in minority])) for row in rows]
+                entry[f"{split}_minority_recall_mean"], entry[f"{split}_minority_recall_std"] = _mean_std(recall)
+            entry[f"{split}_per_class_recall_mean"] = np.mean(
+                [row[split]["per_class_recall"] for row in rows], 0
+            ).tolist()
+        summary[arm] = entry
+    gains = {}
+    if "real" in results:
+        for arm in results:
+            if arm != "real":
+                d, mean, lo, hi = paired(results, arm, "real", "test", metric)
+                gains[arm] = {"metric": metric, "mean": mean, "ci95": [lo, hi], "diffs": d}
+    return {"arms": summary, "gains_vs_real_test": gains, "headline": headline(results, metric, has_validation)}
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def _best(results: Results, arms: list[str], split: str, metric: str) -> str:
+    return max(arms, key=lambda a: float(np.mean([row[split][metric] for row in results[a]])))
+
+
+def headline(results: Results, metric: str, has_validation: bool) -> dict[str, Any]:
+    """Best GAN arm vs best non-GAN arm, both chosen on validation (never on test), compared on test."""
+    split = "validation" if has_validation else "test"
+    gan = [a for a in results if uses_gan(a)]
+    base = [a for a in results if not uses_gan(a)]
+    if not gan or not base:
+        return {}
+    best_gan, best_base = _best(results, gan, split, metric), _best(results, base, split, metric)
+    d, mean, lo, hi = paired(results, best_gan, best_base, "test", metric)
+    return {
+        "metric": metric,
+        "chosen_on": split,
+        "best_gan_arm": best_gan,
+        "best_baseline_arm": best_base,
+        "test_diff_mean": mean,
+        "test_diff_ci95": [lo, hi],
+        "diffs": d,
+    }
+
+
+def gain_guard(results: Results, against: str, metric: str, has_validation: bool) -> dict[str, Any]:
+    """Does the best GAN arm beat ``against`` ("real" or "best_baseline") on validation beyond seed noise?"""
+    gan = [a for a in results if uses_gan(a)]
+    if not has_validation:
+        return {"decided": False, "passed": False, "reason": "no validation rows"}
+    if not gan:
+        return {"decided": False, "passed": True, "reason": "no GAN arm in the recipe"}
+    best_gan = _best(results, gan, "validation", metric)
+    if against == "real":
+        if "real" not in results:
+            return {
+                "decided": False,
+                "passed": False,
+                "reason": "guard.against = 'real' but the recipe has no real arm",
+            }
+        other = "real"
+    else:
+        base = [a for a in results if not uses_gan(a)]
+        if not base:
+            return {"decided": False, "passed": False, "reason": "no baseline arm to compare with"}
+        other = _best(results, base, "validation", metric)
+    d, mean, lo, hi = paired(results, best_gan, other, "validation", metric)
+    passed = mean > 0 and (lo > 0 if len(d) > 1 else True)
+    interval = f" (95 % CI {lo * 100:+.2f} to {hi * 100:+.2f})" if len(d) > 1 else ""
+    if passed:
+        verdict = f"{best_gan} beats {other} on validation {metric} by {mean * 100:+.2f} points" + (
+            interval or " (one seed: no CI)"
+        )
+    else:
+        verdict = (
+            f"the synthetic data does NOT beat {other} beyond seed noise on validation {metric}: "
+            f"{best_gan} - {other} = {mean * 100:+.2f} points{interval}"
+        )
+    return {
+        "decided": True,
+        "passed": bool(passed),
+        "best_gan_arm": best_gan,
+        "against": other,
+        "metric": metric,
+        "val_diff_mean": mean,
+        "val_diff_ci95": [lo, hi],
+        "verdict": verdict,
+    }

@@ -1,0 +1,175 @@
+"""The GAN side of a recipe run: the provider (reused, cached or trained), the synthetic rows made through the
+public API (``balance`` or ``Augment``), and the judge-based choices among candidates (``gan+filter``,
+``selection = "diverse"``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._io import ensure_writable_dir
+from .arms import balanced_weights
+from .classify import extract_features, predict_proba, train_classifier
+from .data import LabelledImages, load_images
+from .errors import CheckpointError
+from .experiment import Splits, subset
+from .provider import Provider, load_provider
+from .recipe import Recipe, classifier_config, gan_settings
+
+
+def recipe_hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def get_provider(recipe: Recipe, splits: Splits, out: Path, progress: bool, log: Callable[[str], None]):
+    """The recipe's provider and where it came from: ``gan.checkpoint``, a cached GAN in ``out/gan`` trained
+    with the same settings on the same data, or a new one trained there."""
+    from .train import train
+
+    g = recipe.gan
+    if g.checkpoint:
+        provider = load_provider(g.checkpoint)
+        if provider.spec.shape != splits.spec.shape:
+            raise CheckpointError(
+                f"gan.checkpoint makes {provider.spec.shape} images, the data has {splits.spec.shape}"
+            )
+        return provider, f"reused checkpoint {g.checkpoint}"
+    tcfg, mcfg = gan_settings(g)
+    tcfg = replace(tcfg, checkpoint_every=max(g.steps // 4, 1))
+    key = recipe_hash({"train": tcfg.to_dict(), "model": mcfg.to_dict(), "data": splits.train.fingerprint()})
+    gan_dir = out / "gan"
+    key_file = gan_dir / "cache_key.txt"
+    if key_file.exists() and key_file.read_text().strip() == key:
+        try:
+            provider = load_provider(gan_dir)
+            if provider.meta.get("step") == g.steps:
+                source = f"cached GAN in {gan_dir} (recipe and data fingerprint match)"
+                log(source)
+                return provider, source
+        except CheckpointError:
+            pass
+    log(f"training the GAN: {g.steps} steps on {len(splits.train)} images")
+    ensure_writable_dir(gan_dir)
+    key_file.unlink(missing_ok=True)
+    provider = train(
+        splits.train,
+        gan_dir,
+        config=tcfg,
+        model=mcfg,
+        accelerator=g.accelerator,
+        precision=g.precision,
+        progress=progress,
+    )
+    key_file.write_text(key + "\n")
+    return provider, f"trained in {gan_dir}"
+
+
+def make_synthetic(recipe: Recipe, splits: Splits, provider: Provider) -> tuple[Any, LabelledImages]:
+    """The augmented dataset (real rows then synthetic rows, flagged) through ``balance`` or ``Augment``, and its
+    synthetic rows decoded; with ``selection = "diverse"`` both hold the chosen rows, as the classifiers see them."""
+    from .hf import Augment, balance
+
+    s = recipe.synthetic
+    if s.mode == "balance":
+        if s.target_per_class > 0:
+            strategy: Any = {c: max(s.target_per_class, n) for c, n in enumerate(splits.train.class_counts())}
+        else:
+            strategy = s.sampling_strategy
+            try:
+                strategy = float(strategy)
+            except ValueError:
+                pass
+        aug_ds = balance(
+            splits.train_ds,
+            provider,
+            label_column=splits.label_column,
+            image_column=splits.image_column,
+            sampling_strategy=strategy,
+            seed=s.seed,
+        )
+    else:
+        aug = Augment(
+            provider, ratio=s.ratio, seed=s.seed, label_column=splits.label_column, image_column=splits.image_column
+        )
+        aug_ds = splits.train_ds.map(aug, batched=True, batch_size=1000, desc="augment")
+    flags = np.asarray(aug_ds["synthetic"], dtype=bool)
+    synth = subset(load_images(aug_ds, splits.image_column, splits.label_column), np.nonzero(flags)[0])
+    if s.selection == "diverse":
+        import datasets
+
+        from .hf import synthetic_rows
+
+        synth = diverse_synthetic(recipe, splits, provider, synth.class_counts())
+        real_rows = aug_ds.select(np.nonzero(~flags)[0])
+        new_rows = synthetic_rows(real_rows, synth.images, synth.labels, splits.image_column, splits.label_column)
+        aug_ds = datasets.concatenate_datasets([real_rows, new_rows])
+    return aug_ds, synth
+
+
+def train_judge(recipe: Recipe, splits: Splits, seed: int):
+    """A classifier of the real training set (classical augmentation, class-balanced draws) that scores
+    synthetic candidates for ``gan+filter`` and ``selection = "diverse"``."""
+    c = recipe.classifier
+    return train_classifier(
+        splits.train.images,
+        splits.train.labels,
+        splits.spec.num_classes,
+        classifier_config(c, seed, augment=True),
+        sample_weight=balanced_weights(splits.train.labels, splits.spec.num_classes),
+        accelerator=c.accelerator,
+    )
+
+
+def diverse_synthetic(recipe: Recipe, splits: Splits, provider: Provider, counts: list[int]) -> LabelledImages:
+    """``counts[c]`` samples per class, chosen among ``filter_candidates``× candidates by
+    ``selection.select_diverse`` in the feature space of a judge trained on the real training set."""
+    from .selection import select_diverse
+
+    s = recipe.synthetic
+    judge = train_judge(recipe, splits, seed=20_000 + s.seed)
+
+    def choose(c: int, n: int, cand: torch.Tensor, conf: torch.Tensor) -> torch.Tensor:
+        feats = extract_features(judge, cand)
+        anchors = extract_features(judge, splits.train.images[splits.train.labels == c])
+        return select_diverse(feats, conf, n, min_confidence=s.filter_confidence, anchors=anchors)
+
+    return _choose_among_candidates(recipe, splits, provider, counts, judge, choose)
+
+
+def filtered_synthetic(
+    recipe: Recipe, splits: Splits, provider: Provider, counts: list[int], judge
+) -> tuple[LabelledImages, float]:
+    """``counts[c]`` samples per class, the ones ``judge`` is most confident of among ``filter_candidates``×
+    candidates; and the share of kept samples above ``filter_confidence``."""
+    s = recipe.synthetic
+    passed = 0
+
+    def choose(c: int, n: int, cand: torch.Tensor, conf: torch.Tensor) -> torch.Tensor:
+        nonlocal passed
+        passed += int((conf >= s.filter_confidence).sum().clamp(max=n))
+        return torch.argsort(conf, descending=True)[:n]
+
+    chosen = _choose_among_candidates(recipe, splits, provider, counts, judge, choose)
+    return chosen, passed / max(sum(counts), 1)
+
+
+def _choose_among_candidates(recipe, splits: Splits, provider: Provider, counts: list[int], judge, choose):
+    """For every class with ``n`` rows wanted: draw ``ceil(n · filter_candidates)`` candidates, score them with
+    ``judge`` and keep the ``n`` rows ``choose(class, n, candidates, confidences)`` returns."""
+    s = recipe.synthetic
+    imgs, labs = [], []
+    for c, n in enumerate(counts):
+        if n == 0:
+            continue
+        cand = provider.sample([c] * int(np.ceil(n * s.filter_candidates)), seed=s.seed * 7919 + c + 1)
+        conf = predict_proba(judge, cand)[:, c]
+        imgs.append(cand[choose(c, n, cand, conf)])
+        labs.append(torch.full((n,), c, dtype=torch.int64))
+    return LabelledImages(torch.cat(imgs), torch.cat(labs), splits.spec)
