@@ -22,7 +22,8 @@ class Arm:
 
     name: str
     synthetic: Literal["none", "plain", "filtered"] = "none"  # GAN rows added: none, as drawn, or judge-filtered
-    augmentation: Literal["none", "classical", "elastic"] = "none"  # random affine, or affine + elastic distortion
+    # random affine; affine + elastic distortion; random stroke width, then affine + elastic
+    augmentation: Literal["none", "classical", "elastic", "stroke"] = "none"
     draws: Literal["uniform", "class_balanced"] = "uniform"  # real-only arms: rows drawn alike or per class
     class_weighted: bool = False  # loss weighted by inverse class frequency
     resampler: Literal["none", "smote"] = "none"  # imbalanced-learn resampling of the real rows
@@ -41,9 +42,11 @@ ARMS: dict[str, Arm] = {
         Arm("smote", resampler="smote"),
         Arm("classical", augmentation="classical", draws="class_balanced"),
         Arm("elastic", augmentation="elastic", draws="class_balanced"),
+        Arm("stroke", augmentation="stroke", draws="class_balanced"),
         Arm("gan", synthetic="plain"),
         Arm("gan+classical", synthetic="plain", augmentation="classical"),
         Arm("gan+elastic", synthetic="plain", augmentation="elastic"),
+        Arm("gan+stroke", synthetic="plain", augmentation="stroke"),
         Arm("gan+filter", synthetic="filtered"),
     )
 }
@@ -69,12 +72,13 @@ def classifier_inputs(
     """The keyword arguments of ``train_classifier`` for ``arm``: rows, labels, sampling weights and config.
 
     ``base`` holds the budget and seed; ``synthetic`` the GAN rows of a GAN arm; ``elastic`` the strength of the
-    elastic arms' distortion; ``synthetic_weight`` and ``real_share`` how GAN arms draw their rows; with
+    elastic and stroke arms' distortion; ``synthetic_weight`` and ``real_share`` how GAN arms draw their rows; with
     ``fresh_sampler(labels, seed)``, GAN arms with plain rows get new samples at every step."""
     cfg = replace(
         base,
         augment=arm.augmentation != "none",
-        elastic=elastic if arm.augmentation == "elastic" else 0.0,
+        elastic=elastic if arm.augmentation in ("elastic", "stroke") else 0.0,
+        stroke=arm.augmentation == "stroke",
         class_weighted=arm.class_weighted,
     )
     if arm.resampler == "smote":

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_int, check_off_or_up_to
-from .deform import random_affine
+from .deform import random_affine, random_stroke_width
 from .errors import ConfigError
 
 
@@ -28,6 +28,7 @@ class ClassifierConfig:
     width: int = 32  # channels of the first conv; the second has twice as many
     augment: bool = False  # classical augmentation: random affine (±10°, ±10 % shift, 0.9-1.1 scale) per image
     elastic: float = 0.0  # with augment: an elastic distortion of this typical shift in pixels on top; 0 = off
+    stroke: bool = False  # with augment: random stroke width first (3x3 dilation or erosion, a third each)
     class_weighted: bool = False  # weight the loss by inverse class frequency
     seed: int = 0
 
@@ -39,6 +40,8 @@ class ClassifierConfig:
         check_off_or_up_to("classifier elastic", self.elastic, 5, "pixels")
         if self.elastic and not self.augment:
             raise ConfigError("classifier elastic is part of the classical augmentation; set augment=True as well")
+        if self.stroke and not self.augment:
+            raise ConfigError("classifier stroke is part of the classical augmentation; set augment=True as well")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,6 +132,8 @@ def train_classifier(
                 xb[m] = fresh_sampler(yb[m], int(torch.randint(2**62, (1,), generator=g)))
         x = to_input(xb).to(fabric.device)
         if cfg.augment:
+            if cfg.stroke:
+                x = random_stroke_width(x, g)
             x = random_affine(x, g, elastic=cfg.elastic)
         loss = F.cross_entropy(model(x), yb.to(fabric.device), weight=class_w)
         opt.zero_grad(set_to_none=True)

@@ -8,7 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["affine_some", "random_affine"]
+__all__ = ["affine_some", "random_affine", "random_stroke_width"]
 
 
 def random_affine(
@@ -65,3 +65,13 @@ def affine_some(x: torch.Tensor, share: float, g: torch.Generator) -> torch.Tens
     idx = pick.nonzero().flatten().to(x.device)
     out[idx] = random_affine(x[idx], g)
     return out
+
+
+def random_stroke_width(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """A third of the images get thicker strokes (3×3 grey dilation), a third thinner ones (3×3 grey erosion),
+    a third stay as they are; images in [-1, 1] with a dark (-1) background and bright strokes."""
+    pick = torch.randint(3, (x.shape[0],), generator=g).to(x.device)
+    thick = F.max_pool2d(x, 3, stride=1, padding=1)
+    thin = -F.max_pool2d(-x, 3, stride=1, padding=1)
+    out = torch.where((pick == 1).view(-1, 1, 1, 1), thick, x)
+    return torch.where((pick == 2).view(-1, 1, 1, 1), thin, out)

@@ -79,7 +79,7 @@ GAN_EXTRA_KEYS = ("checkpoint", "accelerator", "precision")
 ClassifierSection = _section_from(
     "ClassifierSection",
     (ClassifierConfig,),
-    exclude={"augment", "elastic", "class_weighted", "seed"},
+    exclude={"augment", "elastic", "stroke", "class_weighted", "seed"},
     extra=[
         ("synthetic_weight", float, 1.0),  # sampling weight of a synthetic row relative to a real one
         ("elastic", float, 1.0),  # typical shift (pixels) of the "elastic" and "gan+elastic" arms' distortion

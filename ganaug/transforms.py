@@ -12,8 +12,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from ._checks import check_int, check_probability
+from ._rows import _check_image, _scalar_label, images_like
 from .errors import ConfigError, ConfigTypeError, DataError
-from .hf import _check_image, _scalar_label, images_like
 from .provider import Provider, _load_verified, as_provider, counts_to_labels
 
 

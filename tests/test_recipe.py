@@ -205,3 +205,28 @@ def test_parallel_classifier_runs_give_the_sequential_results(tmp_path):
         for a, b in zip(one["results"][arm], two["results"][arm], strict=True):
             assert a["test"]["confusion_matrix"] == b["test"]["confusion_matrix"], arm
             assert a["validation"]["balanced_accuracy"] == pytest.approx(b["validation"]["balanced_accuracy"], abs=0)
+
+
+def test_every_registered_arm_builds_valid_classifier_inputs(small_ds):
+    """The arm registry is the one place an arm is defined: every entry builds a classifier config and rows."""
+    import torch
+
+    from ganaug.arms import ARMS, GAN_ARMS, classifier_inputs
+    from ganaug.classify import ClassifierConfig
+    from ganaug.data import load_images
+
+    real = load_images(small_ds)
+    synth = load_images(small_ds.select(range(10)))
+    assert set(GAN_ARMS) == {a for a in ARMS if a.startswith("gan")}
+    for name, arm in ARMS.items():
+        inp = classifier_inputs(arm, ClassifierConfig(seed=3), real, synth if arm.uses_gan else None, elastic=1.5)
+        cfg = inp["cfg"]
+        assert cfg.seed == 3 and cfg.augment == (arm.augmentation != "none"), name
+        assert cfg.stroke == (arm.augmentation == "stroke") and (cfg.elastic == 1.5) == (
+            arm.augmentation in ("elastic", "stroke")
+        )
+        assert len(inp["images"]) == len(inp["labels"]) >= len(real) and inp["images"].dtype == torch.uint8
+        if arm.uses_gan:
+            assert len(inp["labels"]) == len(real) + len(synth) and inp["sample_weight"].shape == inp["labels"].shape
+    with pytest.raises(ConfigError, match="set augment=True"):
+        ClassifierConfig(stroke=True)

@@ -226,3 +226,17 @@ def test_elastic_distortion_has_the_asked_size_is_smooth_and_seeded():
         ClassifierConfig(elastic=1.0)
     with pytest.raises(ConfigError, match=r"elastic must be pixels in \[0, 5\]"):
         ClassifierConfig(augment=True, elastic=9)
+
+
+def test_stroke_width_thickens_a_third_thins_a_third_and_is_seeded():
+    from ganaug.deform import random_stroke_width
+
+    x = torch.full((300, 1, 28, 28), -1.0)
+    x[:, :, 10:18, 13:15] = 1.0  # a 2-px vertical stroke on a dark background
+    out = random_stroke_width(x, torch.Generator().manual_seed(0))
+    ink = (out > 0).flatten(1).sum(1)
+    before = int((x[0] > 0).sum())
+    thicker, thinner, same = (ink > before).sum().item(), (ink < before).sum().item(), (ink == before).sum().item()
+    assert thicker + thinner + same == 300 and all(70 < n < 130 for n in (thicker, thinner, same))
+    assert torch.equal(out, random_stroke_width(x, torch.Generator().manual_seed(0)))
+    assert out.min() >= -1 and out.max() <= 1
