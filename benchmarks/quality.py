@@ -24,8 +24,8 @@ Run (from the repository root)::
     .venv/bin/python benchmarks/quality.py --provider runs/x/gan --tag x
     .venv/bin/python benchmarks/quality.py --smoke                # < 60 s, writes results/smoke/
 
-The functions ``frechet_distance``, ``domain_fid``, ``precision_recall``, ``per_class_precision_recall`` and
-``cas`` are importable: ``from benchmarks.quality import domain_fid, precision_recall, cas``.
+The metrics themselves are the library's public ``ganaug.metrics`` (``frechet_distance``, ``domain_fid``,
+``precision_recall``, ``per_class_precision_recall``, ``cas``), which every recipe report also uses.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ import argparse
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,6 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from benchmarks._common import (  # noqa: E402
     SMOKE_BANNER,
@@ -60,125 +58,11 @@ from benchmarks._common import (  # noqa: E402
 NAME = "quality"
 
 
-# ---------------------------------------------------------------------------------------------------------
-# metrics (importable)
-
-
-def frechet_distance(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to the rows of ``a`` and ``b`` (N×D features)."""
-    from scipy import linalg
-
-    a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    mu_a, mu_b = a64.mean(0), b64.mean(0)
-    cov_a, cov_b = np.cov(a64, rowvar=False), np.cov(b64, rowvar=False)
-    with warnings.catch_warnings():  # dead ReLU units make the covariances singular: sqrtm still converges
-        warnings.simplefilter("ignore", linalg.LinAlgWarning)
-        covmean = linalg.sqrtm(cov_a @ cov_b)
-        if not np.isfinite(covmean).all():  # offset the diagonals, as the reference FID code does
-            eps = 1e-6 * np.eye(cov_a.shape[0])
-            covmean = linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
-    covmean = np.real(covmean)
-    d = mu_a - mu_b
-    return float(d @ d + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(covmean))
-
-
-def domain_fid(model, images_a: torch.Tensor, images_b: torch.Tensor) -> float:
-    """Fréchet distance between ``model``'s penultimate features of two uint8 image sets (N×C×H×W)."""
-    from ganaug.classify import extract_features
-
-    return frechet_distance(extract_features(model, images_a), extract_features(model, images_b))
-
-
-def _kth_radii(x: torch.Tensor, k: int, chunk: int = 4096) -> torch.Tensor:
-    """Distance of every row of ``x`` to its k-th nearest other row."""
-    out = []
-    for lo in range(0, len(x), chunk):
-        d = torch.cdist(x[lo : lo + chunk], x)
-        out.append(d.kthvalue(k + 1, dim=1).values)  # +1: the row itself is at distance 0
-    return torch.cat(out)
-
-
-def _coverage(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor, chunk: int = 4096) -> float:
-    """Fraction of ``points`` inside at least one ball (``centres``, ``radii``)."""
-    inside = []
-    for lo in range(0, len(points), chunk):
-        d = torch.cdist(points[lo : lo + chunk], centres)
-        inside.append((d <= radii[None, :]).any(dim=1))
-    return float(torch.cat(inside).double().mean())
-
-
-def precision_recall(
-    real: torch.Tensor | np.ndarray, fake: torch.Tensor | np.ndarray, k: int = 3
-) -> tuple[float, float]:
-    """Improved precision and recall (Kynkäänniemi et al. 2019) of ``fake`` against ``real`` features.
-
-    Precision: the fraction of fake samples inside the real manifold (the union of balls around every real
-    sample reaching its k-th nearest real neighbour); recall: the fraction of real samples inside the fake
-    manifold, built the same way.
-    """
-    r = torch.as_tensor(np.asarray(real), dtype=torch.float64)
-    f = torch.as_tensor(np.asarray(fake), dtype=torch.float64)
-    if len(r) <= k or len(f) <= k:
-        return float("nan"), float("nan")
-    precision = _coverage(f, r, _kth_radii(r, k))
-    recall = _coverage(r, f, _kth_radii(f, k))
-    return precision, recall
-
-
-def per_class_precision_recall(
-    real: torch.Tensor,
-    real_labels: torch.Tensor,
-    fake: torch.Tensor,
-    fake_labels: torch.Tensor,
-    num_classes: int,
-    k: int = 3,
-) -> dict[str, list[float]]:
-    """``precision_recall`` within each class; returns {"precision": [...], "recall": [...]} per class."""
-    prec, rec = [], []
-    for c in range(num_classes):
-        p, r = precision_recall(real[real_labels == c], fake[fake_labels == c], k)
-        prec.append(p)
-        rec.append(r)
-    return {"precision": prec, "recall": rec}
-
-
-def _accuracy(model, images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[str, float]:
-    from ganaug.classify import evaluate, predict_proba
-
-    m = evaluate(labels, predict_proba(model, images).argmax(1), num_classes)
-    return {"accuracy": m["accuracy"], "balanced_accuracy": m["balanced_accuracy"]}
-
-
-def cas(
-    provider, real_train, test, seed: int = 0, steps: int = 1000, batch_size: int = 64, per_class: int = 500
-) -> dict[str, Any]:
-    """Classification accuracy score: a SmallCNN trained only on ``per_class`` synthetic samples per class
-    (sampled with ``seed``), and the same CNN trained on ``real_train``, both tested on ``test``.
-
-    ``real_train`` and ``test`` are ``ganaug.data.LabelledImages``. Returns the metrics, the ratio, the
-    real-data model and the synthetic samples with their labels (for the feature-space metrics).
-    """
-    from ganaug.classify import ClassifierConfig, train_classifier
-
-    k = real_train.spec.num_classes
-    cfg = ClassifierConfig(steps=steps, batch_size=batch_size, seed=seed)
-    syn_labels = torch.arange(k).repeat_interleave(per_class)
-    syn_images = provider.sample(syn_labels, seed=seed)
-    real_model = train_classifier(real_train.images, real_train.labels, k, cfg)
-    syn_model = train_classifier(syn_images, syn_labels, k, cfg)
-    ref = _accuracy(real_model, test.images, test.labels, k)
-    score = _accuracy(syn_model, test.images, test.labels, k)
-    return {
-        "cas": score["accuracy"],
-        "cas_balanced": score["balanced_accuracy"],
-        "real_reference": ref["accuracy"],
-        "real_reference_balanced": ref["balanced_accuracy"],
-        "cas_over_real": score["accuracy"] / ref["accuracy"] if ref["accuracy"] else float("nan"),
-        "real_model": real_model,
-        "synthetic_images": syn_images,
-        "synthetic_labels": syn_labels,
-    }
-
+from ganaug.metrics import (  # noqa: E402  (the metrics live in the library; re-exported for old imports)
+    cas,
+    frechet_distance,
+    per_class_precision_recall,
+)
 
 # ---------------------------------------------------------------------------------------------------------
 # the benchmark

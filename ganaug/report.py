@@ -77,6 +77,7 @@ def markdown(report: dict[str, Any]) -> str:
             "",
         ]
     parts += ["## Gain guard", "", g.get("verdict", g.get("reason", "")), ""]
+    parts += _coverage_section(report["gan"].get("coverage"))
     if not report["dataset_written"] and report.get("guard_requested"):
         parts += ["**The augmented dataset was not written** (`--guard`; use `--force` to write it anyway).", ""]
     for note in report.get("notes", []):
@@ -92,6 +93,39 @@ def markdown(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def _coverage_section(cov: dict[str, Any] | None) -> list[str]:
+    """Per-class precision and recall of the synthetic rows against the real training images."""
+    if not cov:
+        return []
+
+    def fmt(x: float | None) -> str:
+        return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
+
+    poor = cov["poorly_covered_classes"]
+    verdict = (
+        f"Classes the generator covers poorly (recall < {cov['poor_recall_below']}): {poor}: their synthetic rows "
+        "redraw few of the real shapes, so expect little from them."
+        if poor
+        else f"Every class with synthetic rows is covered (recall >= {cov['poor_recall_below']})."
+    )
+    classes = range(len(cov["recall"]))
+    return [
+        "## Generator coverage",
+        "",
+        verdict,
+        "",
+        "| | " + " | ".join(str(c) for c in classes) + " |",
+        "|---|" + "---|" * len(cov["recall"]),
+        "| precision | " + " | ".join(fmt(v) for v in cov["precision"]) + " |",
+        "| recall | " + " | ".join(fmt(v) for v in cov["recall"]) + " |",
+        "",
+        f"k-NN manifolds (k = 3, fewer for classes with 3 images or fewer) in the {cov['feature_space']}; domain "
+        "FID against the training images: "
+        f"{fmt(cov['domain_fid_vs_train'])}.",
+        "",
+    ]
 
 
 def write_report(report: dict[str, Any], out: Path, provider=None) -> None:

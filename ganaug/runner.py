@@ -27,7 +27,7 @@ from .data import LabelledImages
 from .experiment import Splits, build_splits
 from .recipe import Recipe, classifier_config
 from .stats import gain_guard, summarize
-from .synthetic import filtered_synthetic, get_provider, make_synthetic, train_judge
+from .synthetic import filtered_synthetic, get_provider, make_synthetic, synthetic_coverage, train_judge
 
 
 def run_recipe(recipe: Recipe, guard: bool = False, force: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def run_recipe(recipe: Recipe, guard: bool = False, force: bool = False, progres
         notes.append("the validation split is empty: the gain guard cannot decide")
     log(f"train {splits.train.class_counts()}  validation {splits.val.class_counts()}  test {len(splits.test)} rows")
 
-    provider = aug_ds = synth = gan_source = None
+    provider = aug_ds = synth = gan_source = coverage = None
     needs_gan = any(uses_gan(a) for a in recipe.arms)
     if needs_gan:
         t = time.perf_counter()
@@ -61,6 +61,9 @@ def run_recipe(recipe: Recipe, guard: bool = False, force: bool = False, progres
         aug_ds, synth = make_synthetic(recipe, splits, provider)
         timings["synthetic_s"] = time.perf_counter() - t
         log(f"{len(synth)} synthetic rows: {synth.class_counts()}")
+        t = time.perf_counter()
+        coverage = synthetic_coverage(recipe, splits, synth)
+        timings["coverage_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     results, filter_pass_rate = _run_arms(recipe, splits, provider, synth, progress)
@@ -94,6 +97,7 @@ def run_recipe(recipe: Recipe, guard: bool = False, force: bool = False, progres
             "source": gan_source,
             "synthetic_class_counts": synth.class_counts() if synth is not None else None,
             "filter_pass_rate": filter_pass_rate,
+            "coverage": coverage,
         },
         "results": results,
         **stats,
