@@ -70,7 +70,7 @@ def run_recipe(recipe: Recipe, guard: bool = False, force: bool = False, progres
     timings["classifiers_s"] = time.perf_counter() - t
     has_val = len(splits.val) > 0
     stats = summarize(results, splits.minority, recipe.guard.metric, has_val)
-    verdict = gain_guard(results, recipe.guard.against, recipe.guard.metric, has_val)
+    verdict = gain_guard(results, recipe.guard.against, recipe.guard.metric, has_val, splits.val.labels)
     written = False
     if needs_gan:
         if guard and not verdict["passed"] and not force:
@@ -197,7 +197,9 @@ def _fit_and_evaluate(
         "seconds": time.perf_counter() - t0,
     }
     if validation is not None:
-        row["validation"] = evaluate(validation.labels, predict_proba(model, validation.images).argmax(1), num_classes)
+        pred = predict_proba(model, validation.images).argmax(1)
+        row["validation"] = evaluate(validation.labels, pred, num_classes)
+        row["validation_correct"] = (pred == validation.labels).int().tolist()  # per image: for the bootstrap
     return row
 
 

@@ -234,3 +234,26 @@ def test_every_registered_arm_builds_valid_classifier_inputs(small_ds):
             assert len(inp["labels"]) == len(real) + len(synth) and inp["sample_weight"].shape == inp["labels"].shape
     with pytest.raises(ConfigError, match="set augment=True"):
         ClassifierConfig(stroke=True)
+
+
+def test_bootstrap_over_validation_images_sees_image_noise_and_split_size():
+    from ganaug.stats import bootstrap_paired
+
+    rng = np.random.default_rng(0)
+
+    def arms(n_per_class, flip):
+        labels = np.repeat(np.arange(10), n_per_class)
+        base = rng.random((3, len(labels))) < 0.9  # 3 seeds, 90 % of images right
+        better = base | (rng.random((3, len(labels))) < flip)  # the other arm also gets some wrong ones right
+        rows = lambda m: [{"validation_correct": r.astype(int).tolist()} for r in m]  # noqa: E731
+        return {"elastic": rows(base), "gan+elastic": rows(better)}, labels
+
+    res, labels = arms(50, 0.3)
+    b = bootstrap_paired(res, "gan+elastic", "elastic", labels, "balanced_accuracy")
+    assert 0.02 < b["mean"] < 0.04 and b["ci95"][0] > 0 and b["ci95"][0] < b["mean"] < b["ci95"][1]
+    same = bootstrap_paired({"a": res["elastic"], "b": res["elastic"]}, "a", "b", labels, "balanced_accuracy")
+    assert same["mean"] == 0 and same["ci95"] == [0.0, 0.0] and same["per_class_needed_for_this_effect"] is None
+    big, big_labels = arms(500, 0.3)  # ten times the images: the detectable effect shrinks by about sqrt(10)
+    mde_big = bootstrap_paired(big, "gan+elastic", "elastic", big_labels, "balanced_accuracy")["mde"]
+    assert 2.5 < b["mde"] / mde_big < 4.0
+    assert bootstrap_paired(res, "gan+elastic", "elastic", labels, "macro_f1") is None
