@@ -96,7 +96,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def _coverage_section(cov: dict[str, Any] | None) -> list[str]:
-    """Per-class precision and recall of the synthetic rows against the real training images."""
+    """Per-class precision and recall of the synthetic rows against real images the GAN never saw (validation)."""
     if not cov:
         return []
 
@@ -111,6 +111,7 @@ def _coverage_section(cov: dict[str, Any] | None) -> list[str]:
         else f"Every class with synthetic rows is covered (recall >= {cov['poor_recall_below']})."
     )
     classes = range(len(cov["recall"]))
+    ref = "validation images (never seen by the GAN)" if cov.get("reference") == "validation" else "training images"
     return [
         "## Generator coverage",
         "",
@@ -121,9 +122,8 @@ def _coverage_section(cov: dict[str, Any] | None) -> list[str]:
         "| precision | " + " | ".join(fmt(v) for v in cov["precision"]) + " |",
         "| recall | " + " | ".join(fmt(v) for v in cov["recall"]) + " |",
         "",
-        f"k-NN manifolds (k = 3, fewer for classes with 3 images or fewer) in the {cov['feature_space']}; domain "
-        "FID against the training images: "
-        f"{fmt(cov['domain_fid_vs_train'])}.",
+        f"Against the real {ref}; k-NN manifolds (k = 3, fewer for classes with 3 images or fewer) in the "
+        f"{cov['feature_space']}; domain FID {fmt(cov['domain_fid'])}.",
         "",
     ]
 

@@ -171,7 +171,9 @@ def gain_guard(results: Results, against: str, metric: str, has_validation: bool
         )
         needed = boot["per_class_needed_for_this_effect"]
         if needed and abs(boot["mean"]) < boot["mde"]:
-            verdict += f" (too small a split for this effect: about {needed} validation images per class would resolve it)"
+            verdict += (
+                f" (too small a split for this effect: about {needed} validation images per class would resolve it)"
+            )
     return {
         "decided": True,
         "passed": bool(passed),

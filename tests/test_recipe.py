@@ -92,8 +92,9 @@ def test_tiny_end_to_end_run_cache_and_guard(tmp_path):
     # --guard: written only when the GAN arm wins on validation
     assert saved["dataset_written"] == rep["guard"]["passed"] == (out / "augmented").exists()
     assert "gain guard" in (out / "report.md").read_text().lower()
-    cov = saved["gan"]["coverage"]  # coverage of the synthetic rows, per class, against the real training images
-    assert len(cov["precision"]) == len(cov["recall"]) == 10 and cov["domain_fid_vs_train"] > 0
+    cov = saved["gan"]["coverage"]  # coverage of the synthetic rows, per class, against unseen real images
+    assert len(cov["precision"]) == len(cov["recall"]) == 10 and cov["domain_fid"] > 0
+    assert cov["reference"] == "validation"  # unseen real images: memorised copies must not look like coverage
     assert all(0 <= cov["recall"][c] <= 1 for c in (8, 9)) and set(cov["poorly_covered_classes"]) <= {8, 9}
     assert "## Generator coverage" in (out / "report.md").read_text()
     # a second run reuses the cached GAN
