@@ -83,16 +83,7 @@ def run_recipe(recipe: Recipe, guard: bool = False, force: bool = False, progres
             written = True
     timings["total_s"] = time.perf_counter() - t0
     report = {
-        "recipe": recipe.to_dict(),
-        "recipe_file": recipe.path,
-        "versions": library_versions(),
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.is_available(),
-        },
-        "data": _data_record(splits),
+        **_run_record(recipe, splits),
         "gan": {
             "source": gan_source,
             "synthetic_class_counts": synth.class_counts() if synth is not None else None,
@@ -211,6 +202,22 @@ def _tick(bar, arm: str, seed: int) -> None:
     if bar is not None:
         bar.set_postfix(arm=arm, seed=seed)
         bar.update(1)
+
+
+def _run_record(recipe: Recipe, splits: Splits) -> dict[str, Any]:
+    """What ran where: the resolved recipe, library versions, the machine and the data."""
+    return {
+        "recipe": recipe.to_dict(),
+        "recipe_file": recipe.path,
+        "versions": library_versions(),
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.is_available(),
+        },
+        "data": _data_record(splits),
+    }
 
 
 def _data_record(splits: Splits) -> dict[str, Any]:
