@@ -58,7 +58,7 @@ from benchmarks._common import (  # noqa: E402
 NAME = "quality"
 
 
-from ganaug.metrics import (  # noqa: E402  (the metrics live in the library; re-exported for old imports)
+from ganaug.metrics import (  # noqa: E402  (the metrics live in the library)
     cas,
     frechet_distance,
     per_class_precision_recall,

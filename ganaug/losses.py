@@ -14,7 +14,7 @@ from torch import nn
 
 from .config import TrainConfig
 
-Augment = Callable[[torch.Tensor], torch.Tensor]  # what D's inputs go through (DiffAugment or identity)
+InputTransform = Callable[[torch.Tensor], torch.Tensor]  # what D's inputs go through (DiffAugment or identity)
 
 
 def discriminator_loss(
@@ -24,7 +24,7 @@ def discriminator_loss(
     y_real: torch.Tensor,
     fake: torch.Tensor,
     y_fake: torch.Tensor,
-    augment: Augment,
+    augment: InputTransform,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """D's loss on a real and a generated batch (``fake`` detached by the caller); returns it and D's logits
     on both batches (for logging)."""
@@ -38,7 +38,12 @@ def discriminator_loss(
 
 
 def generator_loss(
-    cfg: TrainConfig, disc: nn.Module, fake: torch.Tensor, y_fake: torch.Tensor, z: torch.Tensor, augment: Augment
+    cfg: TrainConfig,
+    disc: nn.Module,
+    fake: torch.Tensor,
+    y_fake: torch.Tensor,
+    z: torch.Tensor,
+    augment: InputTransform,
 ) -> torch.Tensor:
     """G's loss on its batch ``fake = G(z, y_fake)``."""
     loss = adversarial_g(cfg.loss, disc(augment(fake), y_fake))

@@ -72,7 +72,6 @@ GanSection = _section_from(
     exclude={"checkpoint_every", "sample_every", "log_every"},  # the runner sets these
     extra=[("checkpoint", str, ""), ("accelerator", str, "auto"), ("precision", str, "32-true")],
 )
-GAN_EXTRA_KEYS = ("checkpoint", "accelerator", "precision")
 
 # [classifier]: the budget fields of ClassifierConfig (checked by it), plus how the arms mix and augment rows.
 # augment, class_weighted and seed are set per arm and seed; elastic here is the strength the elastic arms use.

@@ -243,7 +243,7 @@ def _worker(
             bar.update(1)
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             if fabric.is_global_zero:
-                _save(out, state, state.sampler, meta_base, cfg)
+                _save(out, state, meta_base, cfg)
             fabric.barrier()
         if cfg.sample_every and done % cfg.sample_every == 0 and fabric.is_global_zero:
             _sample_grid(state.sampler, spec, out / "samples" / f"step-{done:07d}.png", cfg.seed)
@@ -337,13 +337,13 @@ def recalibrate_batchnorm(gen: nn.Module, seed: int, batches: int = 20, batch_si
     return model.eval()
 
 
-def _save(out: Path, state: TrainState, sampler: nn.Module, meta_base: dict[str, Any], cfg: TrainConfig) -> None:
+def _save(out: Path, state: TrainState, meta_base: dict[str, Any], cfg: TrainConfig) -> None:
     """``trainer.pt`` (to resume), then the generator for sampling (BatchNorm recalibrated) and ``meta.json``."""
     ckpt.save_trainer_state(
         out,
         _to_cpu({**state.state_dict(), "data_fingerprint": meta_base["data_fingerprint"], "model": meta_base["model"]}),
     )
-    calibrated = recalibrate_batchnorm(sampler, cfg.seed)
+    calibrated = recalibrate_batchnorm(state.sampler, cfg.seed)
     ckpt.save_generator(out, calibrated.state_dict(), {**meta_base, "step": state.step, "ema": state.ema is not None})
 
 
