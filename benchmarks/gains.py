@@ -1,7 +1,7 @@
 """Downstream gains: does GAN augmentation beat honest baselines on small / imbalanced MNIST?
 
 One recipe per regime is built as a dict and run with ``ganaug.recipe.recipe_from_dict`` +
-``ganaug.runner.run_recipe(recipe, guard=False, progress=False)``. The Runner draws the training set from
+``ganaug.runner.run_recipe(recipe, write_anyway=True, progress=False)``. The Runner draws the training set from
 mnist-mini train, trains the GAN on that training set alone, trains one SmallCNN per arm and seed with the same
 budget, and evaluates every arm on the untouched real 10k test set. Validation rows come from the unused part
 of the pool (``experiment.validation = "pool"``, 50 per class, set aside BEFORE the training rows are drawn,
@@ -19,10 +19,11 @@ Regimes (``--regimes``):
   elastic distortion on top of its affine, the strongest non-GAN arm at 90:1.
 * ``full``: all 450 per class, the real-data ceiling: arms real and classical only (no GAN).
 
-The seeds (``--seeds``) are the classifier seeds (initialisation, batches, the gan+filter judge). The
-training subset (``experiment.seed``) and the GAN (``gan.seed``) are fixed at 0 within a regime, so the
-intervals describe classifier noise given one draw and one GAN; vary them with
-``--set experiment.seed=1 --set gan.seed=1 --tag draw1``.
+The seeds (``--seeds``) are the classifier seeds (initialisation, batches, the gan+filter judge); the GAN seeds
+(``--gan-seeds``, default 0 1) train one GAN each, and every GAN arm runs once per (GAN seed, classifier seed)
+pair: its intervals against a non-GAN arm are over those pairs, so they carry the GAN's own seed noise. The
+training subset (``experiment.seed``) is fixed at 0 within a regime; vary it with
+``--set experiment.seed=1 --tag draw1``.
 
 Output (``benchmarks/results/gains[-<tag>].json/.md/.png``): for each regime and arm the mean ± std over
 seeds of test accuracy, balanced accuracy and minority-class recall (mean recall over digits 5-9, imbalance
@@ -109,6 +110,7 @@ def regime_recipe(regime: str, args: argparse.Namespace, run_dir: Path) -> dict[
         "description": f"benchmarks/gains.py regime {regime}",
         "output_dir": str(run_dir),
         "seeds": list(args.seeds),
+        "gan_seeds": list(args.gan_seeds),
         "arms": list(spec["arms"]),
         "data": {"source": "mnist-mini", "train_split": "train", "test_split": "test"},
         "experiment": {
@@ -141,10 +143,12 @@ def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     for regime in args.regimes:
         raw = regime_recipe(regime, args, Path("."))
-        arms, n = raw["arms"], len(raw["seeds"])
-        clf_runs = len(arms) * n + (n if "gan+filter" in arms else 0)  # + one judge per seed for gan+filter
-        gan = any(a in GAN_ARMS for a in arms)
-        gan_s = raw["gan"]["steps"] * args.est_gan_step_s * raw["gan"]["batch_size"] / 128 if gan else 0.0
+        arms, n, n_gan = raw["arms"], len(raw["seeds"]), max(1, len(raw["gan_seeds"]))
+        gan_arms = sum(a in GAN_ARMS for a in arms)
+        # GAN arms once per GAN seed; + one judge per seed for gan+filter
+        clf_runs = (len(arms) - gan_arms + gan_arms * n_gan) * n + (n if "gan+filter" in arms else 0)
+        gan = n_gan if gan_arms else 0
+        gan_s = gan * raw["gan"]["steps"] * args.est_gan_step_s * raw["gan"]["batch_size"] / 128
         clf_s = clf_runs * (
             raw["classifier"]["steps"] * args.est_clf_step_s * raw["classifier"]["batch_size"] / 64
             + args.est_run_overhead_s
@@ -187,7 +191,7 @@ def print_plan(rows: list[dict[str, Any]], args: argparse.Namespace) -> float:
     for r in rows:
         print(
             f"  {r['regime']:7s} {len(r['arms'])} arms × {r['seeds']} seeds = {r['classifier_runs']} runs, "
-            f"GAN {r['gan_steps']} steps, ~{r['estimate_s'] / 60:.1f} min",
+            f"{r['gan']} GAN(s) × {r['gan_steps']} steps, ~{r['estimate_s'] / 60:.1f} min",
             flush=True,
         )
     return total
@@ -388,6 +392,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--regimes", nargs="+", choices=list(REGIMES), default=None, help="default: all")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="classifier seeds (default 0 1 2 3 4)")
+    p.add_argument(
+        "--gan-seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="GAN seeds: every GAN arm runs once per (GAN seed, classifier seed) pair and its intervals are over "
+        "those pairs (default 0 1; quick and smoke 0)",
+    )
     p.add_argument("--gan-steps", type=int, default=None, help="default 2000 (quick 1500)")
     p.add_argument("--classifier-steps", type=int, default=None, help="default 1000 (quick 600)")
     p.add_argument("--classifier-batch", type=int, default=64)
@@ -428,11 +440,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--quick and --smoke exclude each other")
     if a.smoke:
         defaults = {"regimes": ["imb100", "low10", "full"], "seeds": [0, 1], "gan_steps": 3, "classifier_steps": 3}
+        defaults["gan_seeds"] = [0]
     elif a.quick:
         defaults = {"regimes": ["imb100", "low20"], "seeds": [0, 1, 2], "gan_steps": 1500, "classifier_steps": 600}
+        defaults["gan_seeds"] = [0]
         a.tag = a.tag or "quick"
     else:
         defaults = {"regimes": list(REGIMES), "seeds": [0, 1, 2, 3, 4], "gan_steps": 2000, "classifier_steps": 1000}
+        defaults["gan_seeds"] = [0, 1]
     for k, v in defaults.items():
         if getattr(a, k) is None:
             setattr(a, k, v)
@@ -514,7 +529,7 @@ def run_regime(regime: str, args: argparse.Namespace, root: Path, threads: int |
     recipe = recipe_from_dict(copy.deepcopy(raw))
     print(f"[{regime}] running {len(recipe.arms)} arms × {len(recipe.seeds)} seeds in {run_dir}", flush=True)
     tr = time.perf_counter()
-    report = run_recipe(recipe, guard=False, progress=False)
+    report = run_recipe(recipe, write_anyway=True, progress=False)
     return {
         "recipe": raw,
         "run_dir": str(run_dir),

@@ -69,7 +69,10 @@ def _check_image(img: Any, provider: Provider, where: str) -> None:
     from PIL import Image as PILImage
 
     spec = provider.spec
-    if isinstance(img, PILImage.Image):
+    if isinstance(img, dict) and (img.get("bytes") or img.get("path")):
+        (w, h), mode = _encoded_size_mode(img, where)  # a column cast with decode=False: read the header only
+        c = 1 if mode in ("L", "1", "I", "I;16", "F") else 3
+    elif isinstance(img, PILImage.Image):
         w, h = img.size
         c = 1 if img.mode in ("L", "1", "I", "I;16", "F") else 3
     else:
@@ -81,6 +84,20 @@ def _check_image(img: Any, provider: Provider, where: str) -> None:
             f"with {spec.channels} channel(s); train a provider for this data: "
             "provider = ganaug.train(dataset, out='runs/mydata')"
         )
+
+
+def _encoded_size_mode(value: dict, where: str) -> tuple[tuple[int, int], str]:
+    """Size and mode of an encoded ``{"bytes", "path"}`` image from its header, without decoding the pixels."""
+    import io
+
+    from PIL import Image as PILImage
+
+    source = io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"]
+    try:
+        with PILImage.open(source) as img:
+            return img.size, img.mode
+    except OSError as e:  # includes PIL.UnidentifiedImageError
+        raise DataError(f"{where} could not be read as an image ({e}); check the column holds image files") from e
 
 
 def _find_columns(example: Mapping[str, Any], image_col: str | None, label_col: str | None) -> tuple[str, str]:

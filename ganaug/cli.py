@@ -204,8 +204,9 @@ def cmd_run(a: argparse.Namespace) -> int:
     if a.dry_run:
         print(json.dumps(recipe.to_dict(), indent=2))
         return 0
-    result = run_recipe(recipe, guard=a.guard, force=a.force, progress=not a.no_progress)
-    return 0 if result.get("dataset_written", True) or not a.guard else 3
+    result = run_recipe(recipe, write_anyway=a.write_anyway, progress=not a.no_progress)
+    needs_dataset = result["gan"]["synthetic_class_counts"] is not None
+    return 3 if needs_dataset and not result["dataset_written"] else 0
 
 
 def cmd_report(a: argparse.Namespace) -> int:
@@ -255,11 +256,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a recipe value")
     p.add_argument("--dry-run", action="store_true", help="print the resolved recipe and exit")
     p.add_argument(
-        "--guard",
+        "--write-anyway",
+        "--force",
+        dest="write_anyway",
         action="store_true",
-        help="refuse to write the augmented dataset unless the GAN arm wins on validation",
+        help="write the augmented dataset even when the gain guard refuses it (by default it is written only if "
+        "the synthetic data wins on validation; exit code 3 when it is not)",
     )
-    p.add_argument("--force", action="store_true", help="with --guard: write it anyway")
+    p.add_argument(
+        "--guard", action="store_true", help=argparse.SUPPRESS
+    )  # the default since 0.2; kept for old scripts
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_run)
 

@@ -114,6 +114,9 @@ class Recipe:
     description: str = ""
     output_dir: str = "runs/recipe"
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    # GAN seeds: every GAN arm runs once per (GAN seed, classifier seed) pair, so intervals carry the GAN's
+    # own seed noise; empty = one GAN, gan.seed. The first one's synthetic rows are the ones written.
+    gan_seeds: list[int] = field(default_factory=list)
     arms: list[str] = field(default_factory=lambda: ["real", "oversample", "classical", "gan", "gan+classical"])
     data: DataSection = field(default_factory=DataSection)
     experiment: ExperimentSection = field(default_factory=ExperimentSection)
@@ -125,6 +128,10 @@ class Recipe:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def gan_seed_list(self) -> list[int]:
+        """The GAN seeds this recipe trains: ``gan_seeds``, or ``[gan.seed]`` when it is empty."""
+        return list(self.gan_seeds) or [self.gan.seed]
 
 
 _SECTIONS = {
@@ -271,6 +278,10 @@ def _check_recipe(r: Recipe) -> None:
         raise ConfigError(f"arms lists an arm twice: {r.arms}")
     if not r.seeds or any(s < 0 for s in r.seeds) or len(set(r.seeds)) != len(r.seeds):
         raise ConfigError(f"seeds must be a non-empty list of distinct non-negative integers, got {r.seeds}")
+    if any(s < 0 for s in r.gan_seeds) or len(set(r.gan_seeds)) != len(r.gan_seeds):
+        raise ConfigError(f"gan_seeds must list distinct non-negative integers (or be empty), got {r.gan_seeds}")
+    if len(r.gan_seeds) > 1 and r.gan.checkpoint:
+        raise ConfigError("gan_seeds trains one GAN per seed, but gan.checkpoint reuses one: drop one of the two")
     if r.experiment.kind == "imbalance" and not r.experiment.minority_classes:
         raise ConfigError("experiment.kind = 'imbalance' needs experiment.minority_classes, e.g. [5, 6, 7, 8, 9]")
     strategy = r.synthetic.sampling_strategy

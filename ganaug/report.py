@@ -49,12 +49,14 @@ def markdown(report: dict[str, Any]) -> str:
     h = report.get("headline") or {}
     g = report["guard"]
     t = report["timings"]
+    many = report["gan"].get("seeds") or []
+    gan_seeds = f" (GAN arms once per GAN seed {many}: intervals over the pairs)" if len(many) > 1 else ""
     parts = [
         f"# {r['name']}",
         "",
         r.get("description", ""),
         "",
-        f"Seeds {r['seeds']}; classifier: {r['classifier']['steps']} steps × batch "
+        f"Seeds {r['seeds']}{gan_seeds}; classifier: {r['classifier']['steps']} steps × batch "
         f"{r['classifier']['batch_size']} for every arm; "
         f"all arms evaluated on the same {d['test_rows']} test rows.",
         "",
@@ -78,8 +80,10 @@ def markdown(report: dict[str, Any]) -> str:
         ]
     parts += ["## Gain guard", "", g.get("verdict", g.get("reason", "")), ""]
     parts += _coverage_section(report["gan"].get("coverage"))
-    if not report["dataset_written"] and report.get("guard_requested"):
-        parts += ["**The augmented dataset was not written** (`--guard`; use `--force` to write it anyway).", ""]
+    if report["gan"].get("synthetic_class_counts") is not None and not report["dataset_written"]:
+        parts += ["**The augmented dataset was not written** (`ganaug run --write-anyway` writes it anyway).", ""]
+    elif report.get("written_anyway"):
+        parts += ["**The augmented dataset was written although the guard refused it** (`--write-anyway`).", ""]
     for note in report.get("notes", []):
         parts.append(f"- {note}")
     parts += [
@@ -195,6 +199,6 @@ def print_summary(report: dict[str, Any]) -> None:
         )
     g = report["guard"]
     print("gain guard:", g.get("verdict", g.get("reason")))
-    if not report["dataset_written"] and report.get("guard_requested"):
-        print("the augmented dataset was NOT written (--guard); use --force to write it anyway")
+    if report["gan"].get("synthetic_class_counts") is not None and not report["dataset_written"]:
+        print("the augmented dataset was NOT written; ganaug run --write-anyway writes it anyway")
     print(f"total time: {report['timings'].get('total_s', 0):.0f} s")

@@ -13,6 +13,7 @@ import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,12 @@ from .stats import gain_guard, summarize
 from .synthetic import filtered_synthetic, get_provider, make_synthetic, synthetic_coverage, train_judge
 
 
-def run_recipe(recipe: Recipe, guard: bool = False, force: bool = False, progress: bool = True) -> dict[str, Any]:
+def run_recipe(recipe: Recipe, *, write_anyway: bool = False, progress: bool = True) -> dict[str, Any]:
     """Run ``recipe`` end to end; returns the report dict (also written to ``output_dir/report.json``).
 
-    With ``guard``, the augmented dataset is written only if the best GAN arm beats the best non-GAN arm on
-    validation beyond seed noise (``force`` writes it anyway)."""
+    The gain guard decides whether the augmented dataset is written: only if the best GAN arm beats the
+    recipe's ``guard.against`` on validation beyond noise (``ganaug.stats.gain_guard``), unless
+    ``write_anyway``. The report is written either way and says why."""
     from .report import print_summary, write_report
 
     def log(msg: str) -> None:
@@ -51,32 +53,37 @@ def run_recipe(recipe: Recipe, guard: bool = False, force: bool = False, progres
         notes.append("the validation split is empty: the gain guard cannot decide")
     log(f"train {splits.train.class_counts()}  validation {splits.val.class_counts()}  test {len(splits.test)} rows")
 
-    provider = aug_ds = synth = gan_source = coverage = None
-    needs_gan = any(uses_gan(a) for a in recipe.arms)
-    if needs_gan:
+    gans: list[GanRun] = []
+    aug_ds = coverage = None
+    if any(uses_gan(a) for a in recipe.arms):
         t = time.perf_counter()
-        provider, gan_source = get_provider(recipe, splits, out, progress, log)
+        for gan_seed in recipe.gan_seed_list():
+            provider, source = get_provider(recipe, splits, out, progress, log, gan_seed=gan_seed)
+            gans.append(GanRun(gan_seed, provider, source))
         timings["gan_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        aug_ds, synth = make_synthetic(recipe, splits, provider)
+        for i, gan in enumerate(gans):
+            ds, gan.synth = make_synthetic(recipe, splits, gan.provider)
+            aug_ds = ds if i == 0 else aug_ds  # the first GAN seed's dataset is the one written
         timings["synthetic_s"] = time.perf_counter() - t
-        log(f"{len(synth)} synthetic rows: {synth.class_counts()}")
+        log(f"{len(gans[0].synth)} synthetic rows per GAN seed: {gans[0].synth.class_counts()}")
         t = time.perf_counter()
-        coverage = synthetic_coverage(recipe, splits, synth)
+        coverage = synthetic_coverage(recipe, splits, gans[0].synth)
+        coverage["gan_seed"] = gans[0].seed
         timings["coverage_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    results, filter_pass_rate = _run_arms(recipe, splits, provider, synth, progress)
+    results, filter_pass_rate = _run_arms(recipe, splits, gans, progress)
     timings["classifiers_s"] = time.perf_counter() - t
     has_val = len(splits.val) > 0
     stats = summarize(results, splits.minority, recipe.guard.metric, has_val)
     verdict = gain_guard(results, recipe.guard.against, recipe.guard.metric, has_val, splits.val.labels)
     written = False
-    if needs_gan:
-        if guard and not verdict["passed"] and not force:
+    if gans:
+        if not verdict["passed"] and not write_anyway:
             notes.append(
-                "--guard: the augmented dataset was NOT written because the synthetic data did not "
-                "win on validation (use --force to write it anyway)"
+                "the augmented dataset was NOT written: the gain guard found no win on validation "
+                "(ganaug run --write-anyway writes it anyway)"
             )
         else:
             atomic_replace_dir(out / "augmented", lambda tmp: aug_ds.save_to_disk(str(tmp)))
@@ -85,57 +92,72 @@ def run_recipe(recipe: Recipe, guard: bool = False, force: bool = False, progres
     report = {
         **_run_record(recipe, splits),
         "gan": {
-            "source": gan_source,
-            "synthetic_class_counts": synth.class_counts() if synth is not None else None,
+            "source": gans[0].source if gans else None,
+            "seeds": [g.seed for g in gans],
+            "sources": {str(g.seed): g.source for g in gans},
+            "synthetic_class_counts": gans[0].synth.class_counts() if gans else None,
             "filter_pass_rate": filter_pass_rate,
             "coverage": coverage,
         },
         "results": results,
         **stats,
         "guard": verdict,
-        "guard_requested": guard,
+        "written_anyway": bool(write_anyway and written and not verdict["passed"]),
         "dataset_written": written,
         "notes": notes,
         "timings": timings,
     }
-    write_report(report, Path(out), provider)
+    write_report(report, Path(out), gans[0].provider if gans else None)
     if progress:
         print_summary(report)
     return report
 
 
-def _run_arms(recipe: Recipe, splits: Splits, provider, synth, progress: bool) -> tuple[dict[str, list], Any]:
-    """One classifier per (seed, arm), evaluated on test and validation; and the gan+filter pass rate.
+@dataclass
+class GanRun:
+    """One GAN of a recipe run: its seed, provider, where it came from, and its synthetic rows."""
+
+    seed: int
+    provider: Any
+    source: str
+    synth: Any = None
+
+
+def _run_arms(recipe: Recipe, splits: Splits, gans: list[GanRun], progress: bool) -> tuple[dict[str, list], Any]:
+    """One classifier per (seed, arm), and per GAN seed for the GAN arms, evaluated on test and validation; and
+    the gan+filter pass rate (the first GAN seed's, for the last classifier seed).
 
     With ``[classifier] jobs`` > 1 the runs go to that many single-threaded worker processes (small CNNs use
-    two cores better as two runs than as one run with two threads); results come back in (seed, arm) order."""
+    two cores better as two runs than as one run with two threads); results come back in (seed, arm, GAN seed)
+    order."""
     c = recipe.classifier
     k = splits.spec.num_classes
-    fresh = partial(_fresh_sample, provider) if recipe.synthetic.fresh and provider is not None else None
     filter_pass_rate = None
     jobs = []  # (arm name, keyword arguments of _fit_and_evaluate)
     for seed in recipe.seeds:
-        filtered = None
+        judge = None
         for name in recipe.arms:
             arm = ARMS[name]
-            rows = synth
-            if arm.synthetic == "filtered":
-                if filtered is None:
-                    judge = train_judge(recipe, splits, seed=seed + 10_000)
-                    counts = synth.class_counts()
-                    filtered, filter_pass_rate = filtered_synthetic(recipe, splits, provider, counts, judge)
-                rows = filtered
-            inputs = classifier_inputs(
-                arm,
-                classifier_config(c, seed),
-                splits.train,
-                rows,
-                elastic=c.elastic,
-                synthetic_weight=c.synthetic_weight,
-                real_share=c.real_share,
-                fresh_sampler=fresh,
-            )
-            jobs.append((name, {"seed": seed, "inputs": inputs, "num_classes": k, "accelerator": c.accelerator}))
+            for gan in gans if arm.uses_gan else [None]:
+                rows = gan.synth if gan else None
+                if arm.synthetic == "filtered":
+                    judge = judge or train_judge(recipe, splits, seed=seed + 10_000)
+                    rows, rate = filtered_synthetic(recipe, splits, gan.provider, gan.synth.class_counts(), judge)
+                    filter_pass_rate = rate if gan is gans[0] else filter_pass_rate
+                fresh = partial(_fresh_sample, gan.provider) if gan and recipe.synthetic.fresh else None
+                inputs = classifier_inputs(
+                    arm,
+                    classifier_config(c, seed),
+                    splits.train,
+                    rows,
+                    elastic=c.elastic,
+                    synthetic_weight=c.synthetic_weight,
+                    real_share=c.real_share,
+                    fresh_sampler=fresh,
+                )
+                extra = {"gan_seed": gan.seed} if gan else {}
+                kw = {"seed": seed, "inputs": inputs, "num_classes": k, "accelerator": c.accelerator, **extra}
+                jobs.append((name, kw))
     evaluation = {"test": splits.test, "validation": splits.val if len(splits.val) else None}
     n_workers = _workers(c.jobs, len(jobs), c.accelerator)
     bar = None
@@ -176,13 +198,20 @@ def _workers(jobs: int, runs: int, accelerator: str) -> int:
 
 
 def _fit_and_evaluate(
-    seed: int, inputs: dict[str, Any], num_classes: int, accelerator: str, test: LabelledImages, validation
+    seed: int,
+    inputs: dict[str, Any],
+    num_classes: int,
+    accelerator: str,
+    test: LabelledImages,
+    validation,
+    gan_seed: int | None = None,
 ) -> dict[str, Any]:
     """Train one classifier and evaluate it on ``test`` (and ``validation`` when given)."""
     t0 = time.perf_counter()
     model = train_classifier(num_classes=num_classes, accelerator=accelerator, **inputs)
     row = {
         "seed": seed,
+        **({"gan_seed": gan_seed} if gan_seed is not None else {}),
         "train_rows": len(inputs["labels"]),
         "test": evaluate(test.labels, predict_proba(model, test.images).argmax(1), num_classes),
         "seconds": time.perf_counter() - t0,

@@ -26,9 +26,24 @@ def paired_ci(diffs: list[float], level: float = 0.95) -> tuple[float, float, fl
     return mean, mean - half, mean + half
 
 
+def pairs(rows: list[dict[str, Any]], other: list[dict[str, Any]]) -> list[tuple[dict, dict]]:
+    """Rows of two arms matched on the classifier seed, and on the GAN seed where both have one: every GAN seed's
+    row of a GAN arm meets the other arm's row of the same classifier seed, so the pairs are the (GAN seed,
+    classifier seed) pairs and their spread carries the GAN's own seed noise. Rows without seeds pair in order."""
+    if not all("seed" in r for r in rows + other):
+        return list(zip(rows, other, strict=True))
+    return [
+        (a, b)
+        for a in rows
+        for b in other
+        if a["seed"] == b["seed"] and (a.get("gan_seed") is None or b.get("gan_seed") in (None, a["gan_seed"]))
+    ]
+
+
 def paired(results: Results, arm: str, other: str, split: str, metric: str) -> tuple[list[float], float, float, float]:
-    """Per-seed differences ``arm − other`` of ``split`` ``metric``, their mean and 95 % t-interval."""
-    d = [a[split][metric] - b[split][metric] for a, b in zip(results[arm], results[other], strict=True)]
+    """Differences ``arm − other`` of ``split`` ``metric`` over the paired runs (``pairs``), their mean and
+    95 % t-interval."""
+    d = [a[split][metric] - b[split][metric] for a, b in pairs(results[arm], results[other])]
     return (d, *paired_ci(d))
 
 
@@ -86,33 +101,25 @@ def headline(results: Results, metric: str, has_validation: bool) -> dict[str, A
     }
 
 
-def bootstrap_paired(
-    results: Results, arm: str, other: str, labels: Any, metric: str, resamples: int = 2000, seed: int = 0
-) -> dict[str, float] | None:
-    """Paired bootstrap of ``arm − other`` on the validation images, stratified by class: every image's
-    correctness is averaged over the seeds first, so the interval carries the sampling noise of the validation
-    images themselves (which a t-interval over a few seeds leaves out). ``mde`` is the smallest effect the
-    split detects with 80 % power at the 5 % level (2.8 standard errors). None when per-image results or a
-    supported metric (accuracy, balanced_accuracy) are missing."""
-    if metric not in ("accuracy", "balanced_accuracy"):
-        return None
-    if not all("validation_correct" in row for row in results[arm] + results[other]):
-        return None
-    a = np.mean([row["validation_correct"] for row in results[arm]], axis=0)
-    b = np.mean([row["validation_correct"] for row in results[other]], axis=0)
+def _class_weights(labels: Any, metric: str) -> tuple[list[np.ndarray], list[float]]:
+    """Indices of each class's images and each class's weight in ``metric`` (equal for balanced accuracy)."""
     y = np.asarray(labels)
-    rng = np.random.default_rng(seed)
     classes = [np.nonzero(y == c)[0] for c in np.unique(y)]
-    diff = a - b
-    weights = [1 / len(classes)] * len(classes) if metric == "balanced_accuracy" else [len(i) / len(y) for i in classes]
-    point = float(sum(w * diff[i].mean() for w, i in zip(weights, classes, strict=True)))
-    draws = np.zeros(resamples)
-    for w, idx in zip(weights, classes, strict=True):  # resample images within each class
-        picks = rng.integers(0, len(idx), size=(resamples, len(idx)))
-        draws += w * diff[idx][picks].mean(1)
+    if metric == "balanced_accuracy":
+        return classes, [1 / len(classes)] * len(classes)
+    return classes, [len(i) / len(y) for i in classes]
+
+
+def balanced_accuracy_from_correct(correct: Any, labels: Any) -> float:
+    """Balanced accuracy from per-image correctness (1/0) and the images' labels."""
+    c = np.asarray(correct, dtype=np.float64)
+    classes, weights = _class_weights(labels, "balanced_accuracy")
+    return float(sum(w * c[i].mean() for w, i in zip(weights, classes, strict=True)))
+
+
+def _interval(point: float, draws: np.ndarray, per_class: float, resamples: int) -> dict[str, Any]:
     se = float(draws.std(ddof=1))
     lo, hi = np.quantile(draws, [0.025, 0.975])
-    per_class = len(y) / len(classes)
     # SE shrinks as 1/sqrt(images): the per-class size at which this effect would be the smallest detectable one
     needed = math.ceil(per_class * (2.8 * se / abs(point)) ** 2) if point and se else None
     return {
@@ -123,6 +130,61 @@ def bootstrap_paired(
         "per_class_needed_for_this_effect": needed,
         "resamples": resamples,
     }
+
+
+def image_bootstrap(
+    diff: Any, labels: Any, metric: str = "balanced_accuracy", resamples: int = 2000, seed: int = 0
+) -> dict[str, Any]:
+    """Stratified bootstrap over images of a per-image difference (e.g. correctness of arm A minus arm B, each
+    averaged over seeds): the interval of the metric's difference from the images' sampling noise alone.
+    ``mde`` is the smallest effect the split detects with 80 % power at the 5 % level (2.8 standard errors)."""
+    d = np.asarray(diff, dtype=np.float64)
+    classes, weights = _class_weights(labels, metric)
+    rng = np.random.default_rng(seed)
+    point = float(sum(w * d[i].mean() for w, i in zip(weights, classes, strict=True)))
+    draws = np.zeros(resamples)
+    for w, idx in zip(weights, classes, strict=True):  # resample images within each class
+        picks = rng.integers(0, len(idx), size=(resamples, len(idx)))
+        draws += w * d[idx][picks].mean(1)
+    return _interval(point, draws, len(d) / len(classes), resamples)
+
+
+def bootstrap_two_way(
+    diff: Any, labels: Any, metric: str = "balanced_accuracy", resamples: int = 2000, seed: int = 0
+) -> dict[str, Any]:
+    """Bootstrap of a seeds × images difference (seed i of arm A paired with seed i of arm B) that resamples the
+    seeds (paired, with replacement) and the images (stratified by class) together, so the interval carries
+    both the classifier's seed noise and the validation images' sampling noise."""
+    d = np.asarray(diff, dtype=np.float64)
+    if d.ndim != 2:
+        raise ValueError(f"diff must be seeds x images, got shape {d.shape}")
+    n_seeds = d.shape[0]
+    classes, weights = _class_weights(labels, metric)
+    rng = np.random.default_rng(seed)
+    point = float(sum(w * d[:, i].mean() for w, i in zip(weights, classes, strict=True)))
+    seed_weights = rng.multinomial(n_seeds, [1 / n_seeds] * n_seeds, size=resamples) / n_seeds  # R x seeds
+    per_image = seed_weights @ d  # R x images: each resample's seed-averaged difference per image
+    draws = np.zeros(resamples)
+    rows = np.arange(resamples)[:, None]
+    for w, idx in zip(weights, classes, strict=True):
+        picks = idx[rng.integers(0, len(idx), size=(resamples, len(idx)))]
+        draws += w * per_image[rows, picks].mean(1)
+    return _interval(point, draws, d.shape[1] / len(classes), resamples)
+
+
+def bootstrap_paired(
+    results: Results, arm: str, other: str, labels: Any, metric: str, resamples: int = 2000, seed: int = 0
+) -> dict[str, float] | None:
+    """``image_bootstrap`` of ``arm − other`` on the validation images, every image's correctness averaged over
+    the seeds first. None when per-image results or a supported metric (accuracy, balanced_accuracy) are
+    missing."""
+    if metric not in ("accuracy", "balanced_accuracy"):
+        return None
+    if not all("validation_correct" in row for row in results[arm] + results[other]):
+        return None
+    a = np.mean([row["validation_correct"] for row in results[arm]], axis=0)
+    b = np.mean([row["validation_correct"] for row in results[other]], axis=0)
+    return image_bootstrap(a - b, labels, metric, resamples, seed)
 
 
 def gain_guard(results: Results, against: str, metric: str, has_validation: bool, labels: Any = None) -> dict[str, Any]:

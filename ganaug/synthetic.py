@@ -28,12 +28,15 @@ def recipe_hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def get_provider(recipe: Recipe, splits: Splits, out: Path, progress: bool, log: Callable[[str], None]):
-    """The recipe's provider and where it came from: ``gan.checkpoint``, a cached GAN in ``out/gan`` trained
-    with the same settings on the same data, or a new one trained there."""
+def get_provider(
+    recipe: Recipe, splits: Splits, out: Path, progress: bool, log: Callable[[str], None], gan_seed: int | None = None
+):
+    """The recipe's provider and where it came from: ``gan.checkpoint``, a cached GAN trained with the same
+    settings on the same data, or a new one. The GAN of ``gan_seed`` (default ``gan.seed``) lives in
+    ``out/gan`` for the recipe's first GAN seed and in ``out/gan-seed<N>`` for the others."""
     from .train import train
 
-    g = recipe.gan
+    g = recipe.gan if gan_seed is None else replace(recipe.gan, seed=gan_seed)
     if g.checkpoint:
         provider = load_provider(g.checkpoint)
         if provider.spec.shape != splits.spec.shape:
@@ -44,7 +47,7 @@ def get_provider(recipe: Recipe, splits: Splits, out: Path, progress: bool, log:
     tcfg, mcfg = gan_settings(g)
     tcfg = replace(tcfg, checkpoint_every=max(g.steps // 4, 1))
     key = recipe_hash({"train": tcfg.to_dict(), "model": mcfg.to_dict(), "data": splits.train.fingerprint()})
-    gan_dir = out / "gan"
+    gan_dir = out / ("gan" if g.seed == recipe.gan_seed_list()[0] else f"gan-seed{g.seed}")
     key_file = gan_dir / "cache_key.txt"
     if key_file.exists() and key_file.read_text().strip() == key:
         try:

@@ -3,7 +3,9 @@ import json
 import datasets
 import numpy as np
 import pytest
+import torch
 
+import ganaug
 from ganaug.cli import main
 from ganaug.errors import ConfigError, ConfigTypeError
 from ganaug.recipe import load_recipe, recipe_from_dict
@@ -73,7 +75,7 @@ TINY = {
 
 def test_tiny_end_to_end_run_cache_and_guard(tmp_path):
     recipe = recipe_from_dict({**TINY, "output_dir": str(tmp_path / "run")})
-    rep = run_recipe(recipe, guard=True, progress=False)
+    rep = run_recipe(recipe, progress=False)
     out = tmp_path / "run"
     for name in ("report.json", "report.md", "samples.png", "recall.png", "gains.png"):
         assert (out / name).exists(), name
@@ -89,7 +91,7 @@ def test_tiny_end_to_end_run_cache_and_guard(tmp_path):
             assert [sum(row) for row in r["test"]["confusion_matrix"]] == saved["data"]["test_class_counts"]
     assert saved["gan"]["synthetic_class_counts"] == [0] * 8 + [9, 9]
     assert set(saved["gains_vs_real_test"]) == set(TINY["arms"]) - {"real"}
-    # --guard: written only when the GAN arm wins on validation
+    # guarded by default: written only when the GAN arm wins on validation
     assert saved["dataset_written"] == rep["guard"]["passed"] == (out / "augmented").exists()
     assert "gain guard" in (out / "report.md").read_text().lower()
     cov = saved["gan"]["coverage"]  # coverage of the synthetic rows, per class, against unseen real images
@@ -98,9 +100,10 @@ def test_tiny_end_to_end_run_cache_and_guard(tmp_path):
     assert all(0 <= cov["recall"][c] <= 1 for c in (8, 9)) and set(cov["poorly_covered_classes"]) <= {8, 9}
     assert "## Generator coverage" in (out / "report.md").read_text()
     # a second run reuses the cached GAN
-    rep2 = run_recipe(recipe, guard=False, progress=False)
+    rep2 = run_recipe(recipe, write_anyway=True, progress=False)
     assert rep2["gan"]["source"].startswith("cached GAN")
     assert rep2["dataset_written"] and (out / "augmented").exists()
+    assert rep2["written_anyway"] is (not rep2["guard"]["passed"])
 
 
 @pytest.mark.parametrize("passes", [False, True])
@@ -116,13 +119,30 @@ def test_guard_decides_whether_the_dataset_is_written(tmp_path, monkeypatch, pas
         "gan": {**TINY["gan"], "steps": 1},
         "output_dir": str(tmp_path),
     }
-    rep = run_recipe(recipe_from_dict(raw), guard=True, progress=False)
+    rep = run_recipe(recipe_from_dict(raw), progress=False)
     assert rep["guard"] is verdict and rep["dataset_written"] is passes
     assert (tmp_path / "augmented").exists() is passes
     assert any("NOT written" in n for n in rep["notes"]) is not passes
     if not passes:
-        rep = run_recipe(recipe_from_dict(raw), guard=True, force=True, progress=False)
-        assert rep["dataset_written"] and (tmp_path / "augmented").exists()
+        rep = run_recipe(recipe_from_dict(raw), write_anyway=True, progress=False)
+        assert rep["dataset_written"] and (tmp_path / "augmented").exists() and rep["written_anyway"]
+        assert "written although the guard refused" in (tmp_path / "report.md").read_text()
+
+
+def test_cli_run_is_guarded_by_default_and_exits_3_when_nothing_was_written(monkeypatch):
+    import ganaug.runner
+
+    calls = []
+
+    def fake_run(recipe, *, write_anyway=False, progress=True):
+        calls.append(write_anyway)
+        return {"gan": {"synthetic_class_counts": [1]}, "dataset_written": write_anyway}
+
+    monkeypatch.setattr(ganaug.runner, "run_recipe", fake_run)
+    assert main(["run", "recipes/balance-mnist.toml", "--no-progress"]) == 3
+    assert main(["run", "recipes/balance-mnist.toml", "--no-progress", "--write-anyway"]) == 0
+    assert main(["run", "recipes/balance-mnist.toml", "--no-progress", "--force"]) == 0  # the old spelling
+    assert calls == [False, True, True]
 
 
 def _seed_rows(values):
@@ -153,7 +173,7 @@ def test_diverse_selection_and_mode_seeking_run_and_write_what_was_measured(tmp_
         "gan": {**TINY["gan"], "mode_seeking": 0.5},
         "synthetic": {"selection": "diverse", "filter_candidates": 2.0, "filter_confidence": 0.0},
     }
-    rep = run_recipe(recipe_from_dict(raw), guard=False, progress=False)
+    rep = run_recipe(recipe_from_dict(raw), write_anyway=True, progress=False)
     assert rep["recipe"]["synthetic"]["selection"] == "diverse" and rep["recipe"]["gan"]["mode_seeking"] == 0.5
     # the elastic arms differ from their affine-only twins only by the distortion, which reaches training
     res = rep["results"]
@@ -258,3 +278,55 @@ def test_bootstrap_over_validation_images_sees_image_noise_and_split_size():
     mde_big = bootstrap_paired(big, "gan+elastic", "elastic", big_labels, "balanced_accuracy")["mde"]
     assert 2.5 < b["mde"] / mde_big < 4.0
     assert bootstrap_paired(res, "gan+elastic", "elastic", labels, "macro_f1") is None
+
+
+def test_two_way_bootstrap_carries_seed_noise_that_the_image_bootstrap_misses():
+    from ganaug.classify import evaluate
+    from ganaug.stats import balanced_accuracy_from_correct, bootstrap_two_way, image_bootstrap
+
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(10), 50)
+    pred = np.where(rng.random(labels.size) < 0.8, labels, (labels + 1) % 10)
+    assert balanced_accuracy_from_correct(pred == labels, labels) == pytest.approx(
+        evaluate(torch.as_tensor(labels), torch.as_tensor(pred), 10)["balanced_accuracy"]
+    )
+    # per-seed, per-image differences: the same image noise, plus a whole-seed offset (a lucky or unlucky run)
+    image_part = (rng.random((4, labels.size)) < 0.1).astype(float) - (rng.random((4, labels.size)) < 0.1)
+    offsets = np.array([0.08, -0.08, 0.06, -0.06])[:, None]
+    quiet, noisy = image_part, image_part + offsets
+    for d in (quiet, noisy):  # the point estimate is the seed-averaged, class-weighted mean either way
+        two = bootstrap_two_way(d, labels, seed=0)
+        assert two["mean"] == pytest.approx(balanced_accuracy_from_correct(d.mean(0), labels))
+        assert two["ci95"][0] < two["mean"] < two["ci95"][1]
+    wide, narrow = bootstrap_two_way(noisy, labels, seed=0), image_bootstrap(noisy.mean(0), labels, seed=0)
+    assert wide["se"] > 2 * narrow["se"]  # seed offsets cancel in the seed average; only resampling seeds sees them
+    assert bootstrap_two_way(quiet, labels, seed=0)["se"] < wide["se"]
+    with pytest.raises(ValueError, match="seeds x images"):
+        bootstrap_two_way(noisy.mean(0), labels)
+
+
+def test_gan_seeds_run_gan_arms_once_per_gan_seed_and_pair_them_by_classifier_seed(tmp_path):
+    raw = {
+        **TINY,
+        "arms": ["real", "gan"],
+        "seeds": [0, 1],
+        "gan_seeds": [3, 4],
+        "gan": {**TINY["gan"], "steps": 2},
+        "output_dir": str(tmp_path),
+    }
+    rep = run_recipe(recipe_from_dict(raw), write_anyway=True, progress=False)
+    res = rep["results"]
+    assert [(r["seed"], r["gan_seed"]) for r in res["gan"]] == [(0, 3), (0, 4), (1, 3), (1, 4)]
+    assert [r["seed"] for r in res["real"]] == [0, 1] and "gan_seed" not in res["real"][0]
+    assert (tmp_path / "gan").is_dir() and (tmp_path / "gan-seed4").is_dir()  # one GAN per seed, each cached
+    assert rep["gan"]["seeds"] == [3, 4] and set(rep["gan"]["sources"]) == {"3", "4"}
+    gan_rows, real_rows = res["gan"], {r["seed"]: r for r in res["real"]}
+    m = rep["gains_vs_real_test"]["gan"]["metric"]
+    want = [g["test"][m] - real_rows[g["seed"]]["test"][m] for g in gan_rows]
+    assert rep["gains_vs_real_test"]["gan"]["diffs"] == pytest.approx(want)  # 4 pairs: (GAN seed, seed)
+    # two GAN seeds are two different generators
+    a, b = (ganaug.load_provider(tmp_path / d).sample([8, 9], seed=0) for d in ("gan", "gan-seed4"))
+    assert not torch.equal(a, b)
+    assert "GAN seed [3, 4]" in (tmp_path / "report.md").read_text()
+    with pytest.raises(ConfigError, match="gan_seeds"):
+        recipe_from_dict({**raw, "gan_seeds": [1, 1]})
