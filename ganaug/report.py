@@ -54,6 +54,8 @@ def markdown(report: dict[str, Any]) -> str:
     parts = [
         f"# {r['name']}",
         "",
+        f"**Gain guard: {_verdict_word(report)}.** {g.get('verdict', g.get('reason', ''))}",
+        "",
         r.get("description", ""),
         "",
         f"Seeds {r['seeds']}{gan_seeds}; classifier: {r['classifier']['steps']} steps × batch "
@@ -92,7 +94,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         ", ".join(f"{k}: {v:.1f}" for k, v in t.items()),
         "",
-        "Plots: `samples.png` (synthetic samples per class), `recall.png` (per-class test recall per arm), "
+        "Plots: `samples.png` (synthetic samples, one row per class, labelled), `rare.png` (each minority class's "
+        "real training images beside its synthetic ones), `recall.png` (per-class test recall per arm), "
         "`gains.png` (gain over `real`, 95 % CI).",
         "",
     ]
@@ -132,12 +135,55 @@ def _coverage_section(cov: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def write_report(report: dict[str, Any], out: Path, provider=None) -> None:
+def _verdict_word(report: dict[str, Any]) -> str:
+    g = report["guard"]
+    if not g.get("decided"):
+        return "not decided"
+    return "the synthetic data wins on validation" if g.get("passed") else "no win on validation"
+
+
+def write_report(report: dict[str, Any], out: Path, provider=None, rare: list[tuple[str, Any, Any]] | None = None):
+    """``report.json``, ``report.md`` and the plots; ``rare`` is (class name, real images, synthetic images) per
+    minority class, uint8 N×C×H×W, for ``rare.png``."""
     out = Path(out)
     atomic_write_json(out / "report.json", report)
     text = markdown(report)
     atomic_write(out / "report.md", lambda p: p.write_text(text))
     _plots(report, out, provider)
+    if rare:
+        _rare_grid(rare, out / "rare.png")
+
+
+def _image_rows(rows: list[tuple[str, list[Any]]], path: Path, title: str) -> None:
+    """One labelled row of images per entry: (row label, [uint8 C×H×W tensors or None for a gap])."""
+    import matplotlib.pyplot as plt
+
+    cols = max(len(images) for _, images in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(0.55 * cols + 1.2, 0.6 * len(rows) + 0.5), squeeze=False)
+    for r, (label, images) in enumerate(rows):
+        for c in range(cols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            img = images[c] if c < len(images) else None
+            if img is not None:
+                arr = img.permute(1, 2, 0).numpy()
+                ax.imshow(arr[..., 0] if arr.shape[-1] == 1 else arr, cmap="gray", vmin=0, vmax=255)
+        axes[r][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=100))
+    plt.close(fig)
+
+
+def _rare_grid(rare: list[tuple[str, Any, Any]], path: Path) -> None:
+    rows = [
+        (f"{name}\n({len(real)} real)", [*real[:5], *[None] * (5 - len(real[:5])), None, *synth[:10]])
+        for name, real, synth in rare
+    ]
+    _image_rows(rows, path, "minority classes: real training images (left) | synthetic (right)")
 
 
 def _plots(report: dict[str, Any], out: Path, provider) -> None:
@@ -149,11 +195,12 @@ def _plots(report: dict[str, Any], out: Path, provider) -> None:
 
     if provider is not None:
         import torch
-        from torchvision.utils import save_image
 
+        names = report["data"]["spec"]["class_names"]
         k = provider.spec.num_classes
         imgs = provider.sample(torch.arange(k).repeat_interleave(10), seed=0)
-        atomic_write(out / "samples.png", lambda p: save_image(imgs.float() / 255, str(p), nrow=10, format="png"))
+        rows = [(str(names[c]), list(imgs[10 * c : 10 * (c + 1)])) for c in range(k)]
+        _image_rows(rows, out / "samples.png", f"{report['recipe']['name']}: synthetic samples per class")
 
     arms = report["arms"]
     names = list(arms)

@@ -53,24 +53,7 @@ def run_recipe(recipe: Recipe, *, write_anyway: bool = False, progress: bool = T
         notes.append("the validation split is empty: the gain guard cannot decide")
     log(f"train {splits.train.class_counts()}  validation {splits.val.class_counts()}  test {len(splits.test)} rows")
 
-    gans: list[GanRun] = []
-    aug_ds = coverage = None
-    if any(uses_gan(a) for a in recipe.arms):
-        t = time.perf_counter()
-        for gan_seed in recipe.gan_seed_list():
-            provider, source = get_provider(recipe, splits, out, progress, log, gan_seed=gan_seed)
-            gans.append(GanRun(gan_seed, provider, source))
-        timings["gan_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        for i, gan in enumerate(gans):
-            ds, gan.synth = make_synthetic(recipe, splits, gan.provider)
-            aug_ds = ds if i == 0 else aug_ds  # the first GAN seed's dataset is the one written
-        timings["synthetic_s"] = time.perf_counter() - t
-        log(f"{len(gans[0].synth)} synthetic rows per GAN seed: {gans[0].synth.class_counts()}")
-        t = time.perf_counter()
-        coverage = synthetic_coverage(recipe, splits, gans[0].synth)
-        coverage["gan_seed"] = gans[0].seed
-        timings["coverage_s"] = time.perf_counter() - t
+    gans, aug_ds, coverage = _gans(recipe, splits, out, progress, log, timings)
 
     t = time.perf_counter()
     results, filter_pass_rate = _run_arms(recipe, splits, gans, progress)
@@ -107,7 +90,8 @@ def run_recipe(recipe: Recipe, *, write_anyway: bool = False, progress: bool = T
         "notes": notes,
         "timings": timings,
     }
-    write_report(report, Path(out), gans[0].provider if gans else None)
+    rare = _rare_images(splits, gans[0].synth) if gans else None
+    write_report(report, Path(out), gans[0].provider if gans else None, rare)
     if progress:
         print_summary(report)
     return report
@@ -121,6 +105,30 @@ class GanRun:
     provider: Any
     source: str
     synth: Any = None
+
+
+def _gans(recipe: Recipe, splits: Splits, out: Path, progress: bool, log, timings: dict[str, float]):
+    """The recipe's GANs (one per GAN seed; none without a GAN arm), the first one's augmented dataset (the one
+    written) and its coverage."""
+    gans: list[GanRun] = []
+    aug_ds = coverage = None
+    if any(uses_gan(a) for a in recipe.arms):
+        t = time.perf_counter()
+        for gan_seed in recipe.gan_seed_list():
+            provider, source = get_provider(recipe, splits, out, progress, log, gan_seed=gan_seed)
+            gans.append(GanRun(gan_seed, provider, source))
+        timings["gan_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        for i, gan in enumerate(gans):
+            ds, gan.synth = make_synthetic(recipe, splits, gan.provider)
+            aug_ds = ds if i == 0 else aug_ds  # the first GAN seed's dataset is the one written
+        timings["synthetic_s"] = time.perf_counter() - t
+        log(f"{len(gans[0].synth)} synthetic rows per GAN seed: {gans[0].synth.class_counts()}")
+        t = time.perf_counter()
+        coverage = synthetic_coverage(recipe, splits, gans[0].synth)
+        coverage["gan_seed"] = gans[0].seed
+        timings["coverage_s"] = time.perf_counter() - t
+    return gans, aug_ds, coverage
 
 
 def _run_arms(recipe: Recipe, splits: Splits, gans: list[GanRun], progress: bool) -> tuple[dict[str, list], Any]:
@@ -221,6 +229,12 @@ def _fit_and_evaluate(
         row["validation"] = evaluate(validation.labels, pred, num_classes)
         row["validation_correct"] = (pred == validation.labels).int().tolist()  # per image: for the bootstrap
     return row
+
+
+def _rare_images(splits: Splits, synth: LabelledImages) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(class name, real training images, synthetic images) of every minority class, for the report's grid."""
+    names, real = splits.spec.class_names, splits.train
+    return [(str(names[c]), real.images[real.labels == c], synth.images[synth.labels == c]) for c in splits.minority]
 
 
 def _fresh_sample(provider, labels: torch.Tensor, seed: int) -> torch.Tensor:

@@ -77,8 +77,9 @@ def test_tiny_end_to_end_run_cache_and_guard(tmp_path):
     recipe = recipe_from_dict({**TINY, "output_dir": str(tmp_path / "run")})
     rep = run_recipe(recipe, progress=False)
     out = tmp_path / "run"
-    for name in ("report.json", "report.md", "samples.png", "recall.png", "gains.png"):
+    for name in ("report.json", "report.md", "samples.png", "rare.png", "recall.png", "gains.png"):
         assert (out / name).exists(), name
+    assert (out / "report.md").read_text().splitlines()[2].startswith("**Gain guard: ")  # the verdict on top
     saved = json.loads((out / "report.json").read_text())
     assert saved["recipe"]["name"] == "tiny" and saved["versions"]["torch"]
     assert saved["data"]["train_class_counts"] == [12] * 8 + [3, 3]
@@ -281,8 +282,9 @@ def test_bootstrap_over_validation_images_sees_image_noise_and_split_size():
 
 
 def test_two_way_bootstrap_carries_seed_noise_that_the_image_bootstrap_misses():
+    from benchmarks.guard_calibration import bootstrap_two_way
     from ganaug.classify import evaluate
-    from ganaug.stats import balanced_accuracy_from_correct, bootstrap_two_way, image_bootstrap
+    from ganaug.stats import balanced_accuracy_from_correct, image_bootstrap
 
     rng = np.random.default_rng(1)
     labels = np.repeat(np.arange(10), 50)
