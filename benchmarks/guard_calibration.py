@@ -44,7 +44,7 @@ if __package__ in (None, ""):
 import numpy as np  # noqa: E402
 
 from benchmarks._common import REPO, SMOKE_BANNER, machine_line, machine_record, md_table, results_dir, write_results  # noqa: E402
-from ganaug.stats import class_weights, interval_from_draws  # noqa: E402
+from ganaug.stats import class_weighted_mean, class_weights, interval_from_draws  # noqa: E402
 
 BASE, GAN = "elastic", "gan+elastic"
 
@@ -61,7 +61,7 @@ def bootstrap_two_way(
     n_seeds = d.shape[0]
     classes, weights = class_weights(labels, metric)
     rng = np.random.default_rng(seed)
-    point = float(sum(w * d[:, i].mean() for w, i in zip(weights, classes, strict=True)))
+    point = class_weighted_mean(d.mean(0), labels, metric)
     seed_weights = rng.multinomial(n_seeds, [1 / n_seeds] * n_seeds, size=resamples) / n_seeds  # R x seeds
     per_image = seed_weights @ d  # R x images: each resample's seed-averaged difference per image
     draws = np.zeros(resamples)

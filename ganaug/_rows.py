@@ -71,13 +71,13 @@ def _check_image(img: Any, provider: Provider, where: str) -> None:
     spec = provider.spec
     if isinstance(img, dict) and (img.get("bytes") or img.get("path")):
         (w, h), mode = _encoded_size_mode(img, where)  # a column cast with decode=False: read the header only
-        c = 1 if mode in ("L", "1", "I", "I;16", "F") else 3
     elif isinstance(img, PILImage.Image):
-        w, h = img.size
-        c = 1 if img.mode in ("L", "1", "I", "I;16", "F") else 3
+        (w, h), mode = img.size, img.mode
     else:
-        a = to_hwc_uint8(img, where)
-        h, w, c = a.shape
+        h, w, c = to_hwc_uint8(img, where).shape
+        mode = None
+    if mode is not None:
+        c = 1 if mode in ("L", "1", "I", "I;16", "F") else 3
     if (h, w, c) != (spec.height, spec.width, spec.channels):
         raise SpecMismatchError(
             f"{where} is {h}x{w} with {c} channel(s), but this provider makes {spec.height}x{spec.width} images "

@@ -198,6 +198,7 @@ def _save_dataset(ds, out: str) -> Path:
 
 def cmd_run(a: argparse.Namespace) -> int:
     from .recipe import load_recipe
+    from .report import dataset_held_back
     from .runner import run_recipe
 
     recipe = load_recipe(a.recipe, overrides=a.set or [])
@@ -205,8 +206,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         print(json.dumps(recipe.to_dict(), indent=2))
         return 0
     result = run_recipe(recipe, write_anyway=a.write_anyway, progress=not a.no_progress)
-    needs_dataset = result["gan"]["synthetic_class_counts"] is not None
-    return 3 if needs_dataset and not result["dataset_written"] else 0
+    return 3 if dataset_held_back(result) else 0
 
 
 def cmd_report(a: argparse.Namespace) -> int:
@@ -263,9 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the augmented dataset even when the gain guard refuses it (by default it is written only if "
         "the synthetic data wins on validation; exit code 3 when it is not)",
     )
-    p.add_argument(
-        "--guard", action="store_true", help=argparse.SUPPRESS
-    )  # the default since 0.2; kept for old scripts
+    # guarding is the default now; the old flag is still accepted so that existing scripts keep working
+    p.add_argument("--guard", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_run)
 

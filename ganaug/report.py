@@ -82,7 +82,7 @@ def markdown(report: dict[str, Any]) -> str:
         ]
     parts += ["## Gain guard", "", g.get("verdict", g.get("reason", "")), ""]
     parts += _coverage_section(report["gan"].get("coverage"))
-    if report["gan"].get("synthetic_class_counts") is not None and not report["dataset_written"]:
+    if dataset_held_back(report):
         parts += ["**The augmented dataset was not written** (`ganaug run --write-anyway` writes it anyway).", ""]
     elif report.get("written_anyway"):
         parts += ["**The augmented dataset was written although the guard refused it** (`--write-anyway`).", ""]
@@ -133,6 +133,11 @@ def _coverage_section(cov: dict[str, Any] | None) -> list[str]:
         f"{cov['feature_space']}; domain FID {fmt(cov['domain_fid'])}.",
         "",
     ]
+
+
+def dataset_held_back(report: dict[str, Any]) -> bool:
+    """The run made synthetic rows but did not write the augmented dataset (the gain guard refused it)."""
+    return report["gan"].get("synthetic_class_counts") is not None and not report["dataset_written"]
 
 
 def _verdict_word(report: dict[str, Any]) -> str:
@@ -246,6 +251,6 @@ def print_summary(report: dict[str, Any]) -> None:
         )
     g = report["guard"]
     print("gain guard:", g.get("verdict", g.get("reason")))
-    if report["gan"].get("synthetic_class_counts") is not None and not report["dataset_written"]:
+    if dataset_held_back(report):
         print("the augmented dataset was NOT written; ganaug run --write-anyway writes it anyway")
     print(f"total time: {report['timings'].get('total_s', 0):.0f} s")

@@ -53,7 +53,7 @@ def run_recipe(recipe: Recipe, *, write_anyway: bool = False, progress: bool = T
         notes.append("the validation split is empty: the gain guard cannot decide")
     log(f"train {splits.train.class_counts()}  validation {splits.val.class_counts()}  test {len(splits.test)} rows")
 
-    gans, aug_ds, coverage = _gans(recipe, splits, out, progress, log, timings)
+    gans, coverage = _gans(recipe, splits, out, progress, log, timings)
 
     t = time.perf_counter()
     results, filter_pass_rate = _run_arms(recipe, splits, gans, progress)
@@ -69,7 +69,8 @@ def run_recipe(recipe: Recipe, *, write_anyway: bool = False, progress: bool = T
                 "(ganaug run --write-anyway writes it anyway)"
             )
         else:
-            atomic_replace_dir(out / "augmented", lambda tmp: aug_ds.save_to_disk(str(tmp)))
+            # the first GAN seed's dataset is the one written
+            atomic_replace_dir(out / "augmented", lambda tmp: gans[0].dataset.save_to_disk(str(tmp)))
             written = True
     timings["total_s"] = time.perf_counter() - t0
     report = {
@@ -99,19 +100,21 @@ def run_recipe(recipe: Recipe, *, write_anyway: bool = False, progress: bool = T
 
 @dataclass
 class GanRun:
-    """One GAN of a recipe run: its seed, provider, where it came from, and its synthetic rows."""
+    """One GAN of a recipe run: its seed, provider, where it came from, its augmented dataset (real rows then
+    synthetic rows) and the synthetic rows decoded."""
 
     seed: int
     provider: Any
     source: str
+    dataset: Any = None
     synth: Any = None
 
 
 def _gans(recipe: Recipe, splits: Splits, out: Path, progress: bool, log, timings: dict[str, float]):
-    """The recipe's GANs (one per GAN seed; none without a GAN arm), the first one's augmented dataset (the one
-    written) and its coverage."""
+    """The recipe's GANs (one per GAN seed; none without a GAN arm) with their synthetic rows, and the first
+    one's coverage."""
     gans: list[GanRun] = []
-    aug_ds = coverage = None
+    coverage = None
     if any(uses_gan(a) for a in recipe.arms):
         t = time.perf_counter()
         for gan_seed in recipe.gan_seed_list():
@@ -119,16 +122,15 @@ def _gans(recipe: Recipe, splits: Splits, out: Path, progress: bool, log, timing
             gans.append(GanRun(gan_seed, provider, source))
         timings["gan_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        for i, gan in enumerate(gans):
-            ds, gan.synth = make_synthetic(recipe, splits, gan.provider)
-            aug_ds = ds if i == 0 else aug_ds  # the first GAN seed's dataset is the one written
+        for gan in gans:
+            gan.dataset, gan.synth = make_synthetic(recipe, splits, gan.provider)
         timings["synthetic_s"] = time.perf_counter() - t
         log(f"{len(gans[0].synth)} synthetic rows per GAN seed: {gans[0].synth.class_counts()}")
         t = time.perf_counter()
         coverage = synthetic_coverage(recipe, splits, gans[0].synth)
         coverage["gan_seed"] = gans[0].seed
         timings["coverage_s"] = time.perf_counter() - t
-    return gans, aug_ds, coverage
+    return gans, coverage
 
 
 def _run_arms(recipe: Recipe, splits: Splits, gans: list[GanRun], progress: bool) -> tuple[dict[str, list], Any]:

@@ -110,11 +110,16 @@ def class_weights(labels: Any, metric: str) -> tuple[list[np.ndarray], list[floa
     return classes, [len(i) / len(y) for i in classes]
 
 
+def class_weighted_mean(values: Any, labels: Any, metric: str = "balanced_accuracy") -> float:
+    """Per-image ``values`` (correctness, or a difference of it) averaged as ``metric`` weighs the classes."""
+    v = np.asarray(values, dtype=np.float64)
+    classes, weights = class_weights(labels, metric)
+    return float(sum(w * v[i].mean() for w, i in zip(weights, classes, strict=True)))
+
+
 def balanced_accuracy_from_correct(correct: Any, labels: Any) -> float:
     """Balanced accuracy from per-image correctness (1/0) and the images' labels."""
-    c = np.asarray(correct, dtype=np.float64)
-    classes, weights = class_weights(labels, "balanced_accuracy")
-    return float(sum(w * c[i].mean() for w, i in zip(weights, classes, strict=True)))
+    return class_weighted_mean(correct, labels)
 
 
 def interval_from_draws(point: float, draws: np.ndarray, per_class: float, resamples: int) -> dict[str, Any]:
@@ -141,7 +146,7 @@ def image_bootstrap(
     d = np.asarray(diff, dtype=np.float64)
     classes, weights = class_weights(labels, metric)
     rng = np.random.default_rng(seed)
-    point = float(sum(w * d[i].mean() for w, i in zip(weights, classes, strict=True)))
+    point = class_weighted_mean(d, labels, metric)
     draws = np.zeros(resamples)
     for w, idx in zip(weights, classes, strict=True):  # resample images within each class
         picks = rng.integers(0, len(idx), size=(resamples, len(idx)))
