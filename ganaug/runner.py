@@ -7,20 +7,23 @@ provider and its rows), ``arms`` (what each arm trains on), ``stats`` (paired in
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import os
 import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ._io import atomic_replace_dir, ensure_writable_dir
+from ._io import atomic_replace_dir, atomic_write_json, ensure_writable_dir
+from ._version import __version__
 from .arms import ARMS, classifier_inputs, uses_gan
 from .checkpoint import library_versions
 from .classify import evaluate, predict_proba, train_classifier
@@ -56,8 +59,15 @@ def run_recipe(recipe: Recipe, *, write_anyway: bool = False, progress: bool = T
     gans, coverage = _gans(recipe, splits, out, progress, log, timings)
 
     t = time.perf_counter()
-    results, filter_pass_rate = _run_arms(recipe, splits, gans, progress)
+    results, filter_pass_rate, reused = _run_arms(recipe, splits, gans, progress, out / RUN_CACHE)
     timings["classifiers_s"] = time.perf_counter() - t
+    if reused:
+        n_runs = sum(len(rows) for rows in results.values())
+        notes.append(
+            f"{reused} of {n_runs} classifier runs were reused from {RUN_CACHE}/ (same ganaug version, recipe "
+            "settings, data and synthetic rows); delete that folder to train them again"
+        )
+        log(notes[-1])
     has_val = len(splits.val) > 0
     stats = summarize(results, splits.minority, recipe.guard.metric, has_val)
     verdict = gain_guard(results, recipe.guard.against, recipe.guard.metric, has_val, splits.val.labels)
@@ -98,6 +108,9 @@ def run_recipe(recipe: Recipe, *, write_anyway: bool = False, progress: bool = T
     return report
 
 
+RUN_CACHE = "classifier-runs"  # one JSON file per finished classifier run: an interrupted recipe run resumes
+
+
 @dataclass
 class GanRun:
     """One GAN of a recipe run: its seed, provider, where it came from, its augmented dataset (real rows then
@@ -108,6 +121,7 @@ class GanRun:
     source: str
     dataset: Any = None
     synth: Any = None
+    synth_fingerprint: str | None = None
 
 
 def _gans(recipe: Recipe, splits: Splits, out: Path, progress: bool, log, timings: dict[str, float]):
@@ -133,23 +147,37 @@ def _gans(recipe: Recipe, splits: Splits, out: Path, progress: bool, log, timing
     return gans, coverage
 
 
-def _run_arms(recipe: Recipe, splits: Splits, gans: list[GanRun], progress: bool) -> tuple[dict[str, list], Any]:
-    """One classifier per (seed, arm), and per GAN seed for the GAN arms, evaluated on test and validation; and
-    the gan+filter pass rate (the first GAN seed's, for the last classifier seed).
+def _run_arms(
+    recipe: Recipe, splits: Splits, gans: list[GanRun], progress: bool, cache: Path | None = None
+) -> tuple[dict[str, list], Any, int]:
+    """One classifier per (seed, arm), and per GAN seed for the GAN arms, evaluated on test and validation; the
+    gan+filter pass rate (the first GAN seed's, for the last classifier seed); and how many runs came from
+    ``cache``.
 
-    With ``[classifier] jobs`` > 1 the runs go to that many single-threaded worker processes (small CNNs use
-    two cores better as two runs than as one run with two threads); results come back in (seed, arm, GAN seed)
-    order."""
+    Every finished run is written to ``cache`` (one JSON file, named by a hash of everything its result depends
+    on: ganaug's version, the arm, the seeds, the classifier settings, the training, validation and test data
+    and the synthetic rows), so an interrupted recipe run resumes where it stopped. With ``[classifier] jobs``
+    > 1 the runs go to that many single-threaded worker processes (small CNNs use two cores better as two runs
+    than as one run with two threads); results come back in (seed, arm, GAN seed) order."""
     c = recipe.classifier
     k = splits.spec.num_classes
     filter_pass_rate = None
-    jobs = []  # (arm name, keyword arguments of _fit_and_evaluate)
+    base = _cache_base(recipe, splits) if cache is not None else None
+    slots = []  # per run in (seed, arm, GAN seed) order: (arm name, cache path, cached entry or None)
+    jobs = []  # runs to train: (slot index, keyword arguments of _fit_and_evaluate, filter pass rate)
     for seed in recipe.seeds:
         judge = None
         for name in recipe.arms:
             arm = ARMS[name]
             for gan in gans if arm.uses_gan else [None]:
-                rows = gan.synth if gan else None
+                path = cache / f"{_run_key(base, name, seed, gan)}.json" if base is not None else None
+                entry = _read_cached(path)
+                slots.append((name, path, entry))
+                if entry is not None:
+                    if arm.synthetic == "filtered" and gan is gans[0]:
+                        filter_pass_rate = entry["filter_pass_rate"]
+                    continue
+                rows, rate = (gan.synth if gan else None), None
                 if arm.synthetic == "filtered":
                     judge = judge or train_judge(recipe, splits, seed=seed + 10_000)
                     rows, rate = filtered_synthetic(recipe, splits, gan.provider, gan.synth.class_counts(), judge)
@@ -167,34 +195,78 @@ def _run_arms(recipe: Recipe, splits: Splits, gans: list[GanRun], progress: bool
                 )
                 extra = {"gan_seed": gan.seed} if gan else {}
                 kw = {"seed": seed, "inputs": inputs, "num_classes": k, "accelerator": c.accelerator, **extra}
-                jobs.append((name, kw))
+                jobs.append((len(slots) - 1, kw, rate))
     evaluation = {"test": splits.test, "validation": splits.val if len(splits.val) else None}
     n_workers = _workers(c.jobs, len(jobs), c.accelerator)
     bar = None
-    if progress:
+    if progress and jobs:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(jobs), desc=f"classifiers ({n_workers} at a time)", unit="run")
-    results: dict[str, list[dict[str, Any]]] = {a: [] for a in recipe.arms}
+    fitted: dict[int, dict[str, Any]] = {}
+
+    def finished(index: int, row: dict[str, Any], rate: float | None) -> None:
+        name, path, _ = slots[index]
+        fitted[index] = row
+        if path is not None:
+            ensure_writable_dir(path.parent, "classifier run cache")
+            atomic_write_json(path, {"row": row, "filter_pass_rate": rate})
+        _tick(bar, name, row["seed"])
+
     if n_workers == 1:
-        rows = (_fit_and_evaluate(**kw, **evaluation) for _, kw in jobs)
-        for (name, _), row in zip(jobs, rows, strict=True):
-            results[name].append(row)
-            _tick(bar, name, row["seed"])
+        for index, kw, rate in jobs:
+            finished(index, _fit_and_evaluate(**kw, **evaluation), rate)
     else:
         # fork (Linux) needs no main-module guard in the caller's script; one intra-op thread per worker keeps a
         # forked child out of the parent's OpenMP pool. Elsewhere spawn, torch's own choice there.
         method = "fork" if sys.platform.startswith("linux") else "spawn"
         ctx = multiprocessing.get_context(method)
         with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-            futures = [pool.submit(_fit_and_evaluate, **kw, **evaluation) for _, kw in jobs]
-            for (name, _), future in zip(jobs, futures, strict=True):
-                row = future.result()
-                results[name].append(row)
-                _tick(bar, name, row["seed"])
+            futures = [(index, pool.submit(_fit_and_evaluate, **kw, **evaluation), rate) for index, kw, rate in jobs]
+            for index, future, rate in futures:
+                finished(index, future.result(), rate)
     if bar is not None:
         bar.close()
-    return results, filter_pass_rate
+    results: dict[str, list[dict[str, Any]]] = {a: [] for a in recipe.arms}
+    for index, (name, _, entry) in enumerate(slots):
+        results[name].append(entry["row"] if entry is not None else fitted[index])
+    return results, filter_pass_rate, sum(entry is not None for _, _, entry in slots)
+
+
+def _cache_base(recipe: Recipe, splits: Splits) -> dict[str, Any]:
+    """What every classifier run of ``recipe`` depends on, whatever its arm and seed."""
+    return {
+        "ganaug": __version__,
+        "classifier": {k: v for k, v in asdict(recipe.classifier).items() if k != "jobs"},
+        "synthetic": asdict(recipe.synthetic),
+        "gan": asdict(recipe.gan),
+        "data": [splits.train.fingerprint(), splits.val.fingerprint(), splits.test.fingerprint()],
+    }
+
+
+def _run_key(base: dict[str, Any], name: str, seed: int, gan: GanRun | None) -> str:
+    """The cache name of one classifier run: a hash of ``base``, the arm, the seed and the GAN's rows."""
+    if gan is not None and gan.synth_fingerprint is None:
+        gan.synth_fingerprint = gan.synth.fingerprint()
+    key = {
+        **base,
+        "arm": asdict(ARMS[name]),
+        "seed": seed,
+        "gan": [gan.seed, base["gan"], gan.synth_fingerprint] if gan is not None else None,
+        "synthetic": base["synthetic"] if gan is not None else None,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def _read_cached(path: Path | None) -> dict[str, Any] | None:
+    """A cached run's entry, or None when there is none (or it cannot be read: the run is trained again)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        entry = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return entry if isinstance(entry, dict) and isinstance(entry.get("row"), dict) else None
 
 
 def _workers(jobs: int, runs: int, accelerator: str) -> int:

@@ -332,3 +332,29 @@ def test_gan_seeds_run_gan_arms_once_per_gan_seed_and_pair_them_by_classifier_se
     assert "GAN seed [3, 4]" in (tmp_path / "report.md").read_text()
     with pytest.raises(ConfigError, match="gan_seeds"):
         recipe_from_dict({**raw, "gan_seeds": [1, 1]})
+
+
+def test_an_interrupted_run_resumes_from_its_finished_classifier_runs(tmp_path):
+    """Every finished classifier run is cached in output_dir/classifier-runs; a rerun (after a crash: here one
+    cached run deleted) trains only what is missing and reports the same numbers; any change to what a run
+    depends on trains it again."""
+    from ganaug.runner import RUN_CACHE
+
+    raw = {**TINY, "arms": ["real", "gan+filter"], "gan": {**TINY["gan"], "steps": 2}, "output_dir": str(tmp_path)}
+    first = run_recipe(recipe_from_dict(raw), write_anyway=True, progress=False)
+    cached = sorted((tmp_path / RUN_CACHE).glob("*.json"))
+    assert len(cached) == 4 and not any("reused" in n for n in first["notes"])
+    cached[0].unlink()  # the run that was in flight when the machine went down
+    again = run_recipe(recipe_from_dict(raw), write_anyway=True, progress=False)
+    assert any(n.startswith("3 of 4 classifier runs were reused") for n in again["notes"])
+
+    def numbers(rep):  # everything but the wall time
+        return {a: [{k: v for k, v in r.items() if k != "seconds"} for r in rows] for a, rows in rep["results"].items()}
+
+    assert numbers(again) == numbers(first) and again["gan"]["filter_pass_rate"] == first["gan"]["filter_pass_rate"]
+    assert len(list((tmp_path / RUN_CACHE).glob("*.json"))) == 4
+    changed = run_recipe(
+        recipe_from_dict({**raw, "classifier": {**TINY["classifier"], "steps": 6}}), write_anyway=True, progress=False
+    )
+    assert not any("reused" in n for n in changed["notes"])
+    assert len(list((tmp_path / RUN_CACHE).glob("*.json"))) == 8
