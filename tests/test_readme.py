@@ -26,3 +26,68 @@ def test_readme_names_the_ci_commands():
     assert len(test) == 1 and "pytest" in test[0]
     ci = (README.parent / ".ci" / "run").read_text()
     assert "<!-- ci:test -->" in ci
+
+
+def test_the_readme_gains_table_is_the_one_generated_from_the_committed_results():
+    """The headline table is not typed by hand: it must equal what benchmarks/readme_table.py makes of
+    benchmarks/results/gains.json (rerun the script after a new gains.py run)."""
+    from benchmarks.readme_table import END, START, main
+
+    text = README.read_text()
+    assert text.count(START) == 1 and text.count(END) == 1
+    assert main(["--check"]) == 0
+
+
+def test_readme_table_reads_regimes_from_class_counts_and_bolds_only_wins():
+    from benchmarks.readme_table import regime_label, render, table
+
+    assert regime_label([450] * 5 + [5] * 5) == "90:1 imbalance (0-4: 450, 5-9: 5)"
+    assert regime_label([20] * 10) == "20 per class"
+    assert regime_label([9, 9, 1]) == "9:1 imbalance (0-1: 9, 2: 1)"
+
+    def arm(test, val):
+        return {"test_balanced_accuracy_mean": test, "validation_balanced_accuracy_mean": val}
+
+    def rows(values):
+        return [{"seed": s, "test": {"balanced_accuracy": v}} for s, v in enumerate(values)]
+
+    win = {
+        "summary": {
+            "train_class_counts": [20] * 10,
+            "arms": {"elastic": arm(0.90, 0.9), "gan+elastic": arm(0.92, 0.91)},
+            "headline": {
+                "best_gan_arm": "gan+elastic",
+                "best_baseline_arm": "elastic",
+                "test_diff_mean": 0.02,
+                "test_diff_ci95": [0.01, 0.03],
+                "diffs": [0.01, 0.02, 0.03],
+            },
+            "guard": {"decided": True, "passed": False},
+        },
+        "report": {"results": {"elastic": rows([0.90, 0.89, 0.91]), "gan+elastic": rows([0.91, 0.91, 0.94])}},
+    }
+    full = {
+        "summary": {
+            "train_class_counts": [450] * 10,
+            "arms": {"real": arm(0.96, 0.95), "classical": arm(0.98, 0.97)},
+            "headline": {},
+        }
+    }
+    res = {
+        "regimes": {"low20": win, "full": full},
+        "settings": {
+            "seeds": [0, 1, 2],
+            "gan_seeds": [0],
+            "gan_steps": 9,
+            "classifier_steps": 9,
+            "classifier_batch": 8,
+        },
+    }
+    lines = table(res).splitlines()
+    assert lines[2].startswith(
+        "| 20 per class | `elastic` 90.00 | `gan+elastic` 92.00 | **+2.00 [+1.00, +3.00]** (3 pairs) | 25 % |"
+    )
+    assert "| **+2.00 [" in lines[2] and lines[2].endswith("| refuses |")  # gan+elastic − elastic over the seeds
+    assert lines[3].startswith("| 450 per class (ceiling) | `classical` 98.00 |")
+    with pytest.raises(ValueError, match="gains-table:start"):
+        render("no markers here", "x")
