@@ -14,6 +14,7 @@ import os
 import platform
 import sys
 import time
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -164,7 +165,7 @@ def _run_arms(
     filter_pass_rate = None
     base = _cache_base(recipe, splits) if cache is not None else None
     slots = []  # per run in (seed, arm, GAN seed) order: (arm name, cache path, cached entry or None)
-    jobs = []  # runs to train: (slot index, keyword arguments of _fit_and_evaluate, filter pass rate)
+    jobs = []  # runs to train: (slot index, inputs builder, other keyword arguments, filter pass rate)
     for seed in recipe.seeds:
         judge = None
         for name in recipe.arms:
@@ -183,7 +184,8 @@ def _run_arms(
                     rows, rate = filtered_synthetic(recipe, splits, gan.provider, gan.synth.class_counts(), judge)
                     filter_pass_rate = rate if gan is gans[0] else filter_pass_rate
                 fresh = partial(_fresh_sample, gan.provider) if gan and recipe.synthetic.fresh else None
-                inputs = classifier_inputs(
+                inputs = partial(
+                    classifier_inputs,
                     arm,
                     classifier_config(c, seed),
                     splits.train,
@@ -194,8 +196,8 @@ def _run_arms(
                     fresh_sampler=fresh,
                 )
                 extra = {"gan_seed": gan.seed} if gan else {}
-                kw = {"seed": seed, "inputs": inputs, "num_classes": k, "accelerator": c.accelerator, **extra}
-                jobs.append((len(slots) - 1, kw, rate))
+                kw = {"seed": seed, "num_classes": k, "accelerator": c.accelerator, **extra}
+                jobs.append((len(slots) - 1, inputs, kw, rate))
     evaluation = {"test": splits.test, "validation": splits.val if len(splits.val) else None}
     n_workers = _workers(c.jobs, len(jobs), c.accelerator)
     bar = None
@@ -213,18 +215,26 @@ def _run_arms(
             atomic_write_json(path, {"row": row, "filter_pass_rate": rate})
         _tick(bar, name, row["seed"])
 
+    # a run's rows (real + synthetic images) are built just before it starts, so memory holds a few runs' rows at
+    # a time, not every run's
     if n_workers == 1:
-        for index, kw, rate in jobs:
-            finished(index, _fit_and_evaluate(**kw, **evaluation), rate)
+        for index, inputs, kw, rate in jobs:
+            finished(index, _fit_and_evaluate(inputs=inputs(), **kw, **evaluation), rate)
     else:
         # fork (Linux) needs no main-module guard in the caller's script; one intra-op thread per worker keeps a
         # forked child out of the parent's OpenMP pool. Elsewhere spawn, torch's own choice there.
         method = "fork" if sys.platform.startswith("linux") else "spawn"
         ctx = multiprocessing.get_context(method)
         with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-            futures = [(index, pool.submit(_fit_and_evaluate, **kw, **evaluation), rate) for index, kw, rate in jobs]
-            for index, future, rate in futures:
-                finished(index, future.result(), rate)
+            pending: deque = deque()
+            for index, inputs, kw, rate in jobs:
+                if len(pending) >= 2 * n_workers:  # one queued behind each running: no worker waits
+                    done_index, future, done_rate = pending.popleft()
+                    finished(done_index, future.result(), done_rate)
+                pending.append((index, pool.submit(_fit_and_evaluate, inputs=inputs(), **kw, **evaluation), rate))
+            while pending:
+                done_index, future, done_rate = pending.popleft()
+                finished(done_index, future.result(), done_rate)
     if bar is not None:
         bar.close()
     results: dict[str, list[dict[str, Any]]] = {a: [] for a in recipe.arms}
