@@ -52,7 +52,6 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 from benchmarks._common import (  # noqa: E402
     SMOKE_BANNER,
@@ -87,50 +86,42 @@ def _autocast(device: str, precision: str):
 
 
 def plain_train(data, steps: int, batch_size: int, device: str, precision: str, seed: int) -> None:
-    """The body of ``ganaug.train._worker`` without Fabric: same models, sampling, losses, Adam and EMA."""
+    """``ganaug.train._worker``'s step without Fabric: the loop's own batch sampler, seeds, losses and EMA
+    update (imported, so the twin cannot drift from the loop), with plain ``backward``, Adam and autocast."""
+    from ganaug import losses
     from ganaug.models import ModelConfig, build_discriminator, build_generator
-    from ganaug.train import TrainConfig
+    from ganaug.train import TrainConfig, _ema_update, _RealBatches, _step_seed
 
-    tcfg, mcfg = TrainConfig(), ModelConfig()
+    tcfg, mcfg = TrainConfig(batch_size=batch_size, seed=seed), ModelConfig()
     torch.manual_seed(seed)
     gen, disc = build_generator(data.spec, mcfg).to(device), build_discriminator(data.spec, mcfg).to(device)
     ema = copy.deepcopy(gen).requires_grad_(False)
     opt_g = torch.optim.Adam(gen.parameters(), lr=tcfg.lr_g, betas=(tcfg.beta1, tcfg.beta2))
     opt_d = torch.optim.Adam(disc.parameters(), lr=tcfg.lr_d, betas=(tcfg.beta1, tcfg.beta2))
-    images, labels = data.images, data.labels
-    by_class = [torch.nonzero(labels == c).flatten() for c in range(data.spec.num_classes)]
-    present = torch.tensor([c for c in range(data.spec.num_classes) if len(by_class[c])])
+    batches, dev = _RealBatches(data, tcfg), torch.device(device)
     for step in range(steps):
-        g = torch.Generator().manual_seed((seed * 1_000_003 + step * 7_919) % (2**63 - 1))
-        cls = present[torch.randint(len(present), (batch_size,), generator=g)]
-        idx = torch.stack(
-            [by_class[c][torch.randint(len(by_class[c]), (1,), generator=g)] for c in cls.tolist()]
-        ).flatten()
-        real = (images[idx].to(device, torch.float32) / 127.5) - 1.0
-        y = labels[idx].to(device)
+        g = torch.Generator().manual_seed(_step_seed(seed, step, 0))
+        real, y = batches.draw(g, dev)
         z = torch.randn(batch_size, mcfg.z_dim, generator=g).to(device)
         with _autocast(device, precision):
             fake = gen(z, y)
-            d_real, d_fake = disc(real, y), disc(fake.detach(), y)
-        loss_d = F.softplus(-d_real.float()).mean() + F.softplus(d_fake.float()).mean()
+            loss_d, _, _ = losses.discriminator_loss(tcfg, disc, real, y, fake.detach(), y, _identity)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
         with _autocast(device, precision):
-            d_gen = disc(fake, y)
-        loss_g = F.softplus(-d_gen.float()).mean()
+            loss_g = losses.generator_loss(tcfg, disc, fake, y, z, _identity)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        with torch.no_grad():
-            decay = min(tcfg.ema_decay, (1 + step) / (10 + step))
-            for pe, pl in zip(ema.parameters(), gen.parameters(), strict=True):
-                pe.lerp_(pl.detach(), 1 - decay)
-            for be, bl in zip(ema.buffers(), gen.buffers(), strict=True):
-                be.copy_(bl)
+        _ema_update(ema, gen, tcfg.ema_decay, step)
         if not torch.isfinite(torch.stack([loss_d.detach(), loss_g.detach()])).all():
             raise RuntimeError(f"plain loop diverged at step {step + 1}")
     sync(device)
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 def fabric_train(data, steps: int, batch_size: int, device: str, precision: str, seed: int, workdir: Path) -> None:
