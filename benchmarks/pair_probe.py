@@ -10,7 +10,9 @@ a bounded global affine and a bounded stroke-thickness change (blend of x with a
 applied with one ``grid_sample``. The label is kept by construction. A pair discriminator D(x, x') (spectral
 norm, hinge loss) sees two *different* real images of one class as real and (x, G(x, z)) as fake, so G must
 learn how digits of a class vary, not copy x. It is trained class-balanced on all ten classes (a rare class's
-pairs come from its 5 images). G then fills each rare class 5-9 to 450 rows from its own 5 images.
+pairs come from its 5 images), or with ``--pair-classes majority`` on digits 0-4 alone, so that what G does
+to a rare digit is learned from the data-rich classes only (the transfer the product is after). G then fills
+each rare class 5-9 to 450 rows from its own 5 images.
 
 Arms (3 classifier seeds each, ``ganaug.classify`` budget 1000 steps × 64):
 * ``elastic``: real rows only, random affine + elastic 1.0, class-balanced weights (the baseline);
@@ -242,12 +244,14 @@ def build_g(variant: dict, zdim: int) -> nn.Module:
 
 
 def sample_pairs(
-    by_class: list[torch.Tensor], n: int, g: torch.Generator
+    by_class: list[torch.Tensor], n: int, g: torch.Generator, classes: list[int] | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Class-balanced: a class uniformly, then two different rows of it. Returns (i, j, class)."""
-    cls = torch.randint(NUM_CLASSES, (n,), generator=g)
+    """Class-balanced over ``classes`` (default all): a class uniformly, then two different rows of it.
+    Returns (i, j, class)."""
+    pool = torch.tensor(classes if classes is not None else list(range(NUM_CLASSES)))
+    cls = pool[torch.randint(len(pool), (n,), generator=g)]
     i, j = torch.empty(n, dtype=torch.long), torch.empty(n, dtype=torch.long)
-    for c in range(NUM_CLASSES):
+    for c in pool.tolist():
         m = cls == c
         k = int(m.sum())
         if k == 0:
@@ -267,10 +271,12 @@ def train_pair_gan(x_all: torch.Tensor, y_all: torch.Tensor, variant: dict, args
     opt_g = torch.optim.Adam(G.parameters(), args.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), args.lr, betas=(0.5, 0.999))
     by_class = [torch.nonzero(y_all == c).squeeze(1) for c in range(NUM_CLASSES)]
+    # "majority": G and D never see a pair of a rare class, so what G does to a rare digit is pure transfer
+    pair_classes = [c for c in range(NUM_CLASSES) if c not in MINORITY] if args.pair_classes == "majority" else None
     log, t0 = [], time.perf_counter()
     bs = args.gan_batch
     for step in range(args.steps):
-        i, j, _ = sample_pairs(by_class, bs, g)
+        i, j, _ = sample_pairs(by_class, bs, g, pair_classes)
         x, x2 = x_all[i], x_all[j]
         # the real partner goes through a near-identity resampling too, so interpolation blur is no cue
         x2 = random_affine(x2, g, degrees=3.0, translate=0.03, scale=(0.97, 1.03))
@@ -517,6 +523,12 @@ def main() -> None:
     p.add_argument("--zdim", type=int, default=16)
     p.add_argument("--ms", type=float, default=0.05, help="weight of the mode-seeking term")
     p.add_argument("--gan-seed", type=int, default=0)
+    p.add_argument(
+        "--pair-classes",
+        choices=["all", "majority"],
+        default="all",
+        help="classes whose pairs train G and D: all (rare pairs from their 5 images) or majority (0-4 only)",
+    )
     p.add_argument("--classifier-steps", type=int, default=1000)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--real-shares", type=float, nargs="*", default=[0.5])
