@@ -15,6 +15,7 @@ import platform
 import sys
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -157,15 +158,41 @@ def _run_arms(
 
     Every finished run is written to ``cache`` (one JSON file, named by a hash of everything its result depends
     on: ganaug's version, the arm, the seeds, the classifier settings, the training, validation and test data
-    and the synthetic rows), so an interrupted recipe run resumes where it stopped. With ``[classifier] jobs``
-    > 1 the runs go to that many single-threaded worker processes (small CNNs use two cores better as two runs
-    than as one run with two threads); results come back in (seed, arm, GAN seed) order."""
+    and the synthetic rows), so an interrupted recipe run resumes where it stopped."""
+    slots, jobs, filter_pass_rate = _plan_runs(recipe, splits, gans, cache)
     c = recipe.classifier
-    k = splits.spec.num_classes
+    evaluation = {"test": splits.test, "validation": splits.val if len(splits.val) else None}
+    n_workers = _workers(c.jobs, len(jobs), c.accelerator)
+    bar = None
+    if progress and jobs:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc=f"classifiers ({n_workers} at a time)", unit="run")
+    fitted: dict[int, dict[str, Any]] = {}
+    for index, row, rate in _fit_runs(jobs, evaluation, n_workers):
+        name, path, _ = slots[index]
+        fitted[index] = row
+        if path is not None:
+            ensure_writable_dir(path.parent, "classifier run cache")
+            atomic_write_json(path, {"row": row, "filter_pass_rate": rate})
+        _tick(bar, name, row["seed"])
+    if bar is not None:
+        bar.close()
+    results: dict[str, list[dict[str, Any]]] = {a: [] for a in recipe.arms}
+    for index, (name, _, entry) in enumerate(slots):
+        results[name].append(entry["row"] if entry is not None else fitted[index])
+    return results, filter_pass_rate, sum(entry is not None for _, _, entry in slots)
+
+
+def _plan_runs(recipe: Recipe, splits: Splits, gans: list[GanRun], cache: Path | None):
+    """Every classifier run in (seed, arm, GAN seed) order as a slot (arm name, cache path, cached entry or
+    None); the runs to train as (slot index, builder of their inputs, other keyword arguments of
+    ``_fit_and_evaluate``, gan+filter pass rate); and the first GAN seed's gan+filter pass rate."""
+    c, k = recipe.classifier, splits.spec.num_classes
     filter_pass_rate = None
     base = _cache_base(recipe, splits) if cache is not None else None
-    slots = []  # per run in (seed, arm, GAN seed) order: (arm name, cache path, cached entry or None)
-    jobs = []  # runs to train: (slot index, inputs builder, other keyword arguments, filter pass rate)
+    slots: list[tuple[str, Path | None, dict[str, Any] | None]] = []
+    jobs: list[tuple[int, Callable[[], dict[str, Any]], dict[str, Any], float | None]] = []
     for seed in recipe.seeds:
         judge = None
         for name in recipe.arms:
@@ -198,49 +225,32 @@ def _run_arms(
                 extra = {"gan_seed": gan.seed} if gan else {}
                 kw = {"seed": seed, "num_classes": k, "accelerator": c.accelerator, **extra}
                 jobs.append((len(slots) - 1, inputs, kw, rate))
-    evaluation = {"test": splits.test, "validation": splits.val if len(splits.val) else None}
-    n_workers = _workers(c.jobs, len(jobs), c.accelerator)
-    bar = None
-    if progress and jobs:
-        from tqdm.auto import tqdm
+    return slots, jobs, filter_pass_rate
 
-        bar = tqdm(total=len(jobs), desc=f"classifiers ({n_workers} at a time)", unit="run")
-    fitted: dict[int, dict[str, Any]] = {}
 
-    def finished(index: int, row: dict[str, Any], rate: float | None) -> None:
-        name, path, _ = slots[index]
-        fitted[index] = row
-        if path is not None:
-            ensure_writable_dir(path.parent, "classifier run cache")
-            atomic_write_json(path, {"row": row, "filter_pass_rate": rate})
-        _tick(bar, name, row["seed"])
+def _fit_runs(jobs, evaluation: dict[str, Any], n_workers: int) -> Iterator[tuple[int, dict[str, Any], Any]]:
+    """Train and evaluate ``jobs`` (from ``_plan_runs``), yielding (slot index, result row, pass rate) in order.
 
-    # a run's rows (real + synthetic images) are built just before it starts, so memory holds a few runs' rows at
-    # a time, not every run's
+    A run's rows (real + synthetic images) are built just before it starts, so memory holds a few runs' rows at
+    a time. With ``n_workers`` > 1 the runs go to that many single-threaded worker processes (small CNNs use two
+    cores better as two runs than as one run with two threads)."""
     if n_workers == 1:
         for index, inputs, kw, rate in jobs:
-            finished(index, _fit_and_evaluate(inputs=inputs(), **kw, **evaluation), rate)
-    else:
-        # fork (Linux) needs no main-module guard in the caller's script; one intra-op thread per worker keeps a
-        # forked child out of the parent's OpenMP pool. Elsewhere spawn, torch's own choice there.
-        method = "fork" if sys.platform.startswith("linux") else "spawn"
-        ctx = multiprocessing.get_context(method)
-        with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-            pending: deque = deque()
-            for index, inputs, kw, rate in jobs:
-                if len(pending) >= 2 * n_workers:  # one queued behind each running: no worker waits
-                    done_index, future, done_rate = pending.popleft()
-                    finished(done_index, future.result(), done_rate)
-                pending.append((index, pool.submit(_fit_and_evaluate, inputs=inputs(), **kw, **evaluation), rate))
-            while pending:
-                done_index, future, done_rate = pending.popleft()
-                finished(done_index, future.result(), done_rate)
-    if bar is not None:
-        bar.close()
-    results: dict[str, list[dict[str, Any]]] = {a: [] for a in recipe.arms}
-    for index, (name, _, entry) in enumerate(slots):
-        results[name].append(entry["row"] if entry is not None else fitted[index])
-    return results, filter_pass_rate, sum(entry is not None for _, _, entry in slots)
+            yield index, _fit_and_evaluate(inputs=inputs(), **kw, **evaluation), rate
+        return
+    # fork (Linux) needs no main-module guard in the caller's script; one intra-op thread per worker keeps a
+    # forked child out of the parent's OpenMP pool. Elsewhere spawn, torch's own choice there.
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        pending: deque = deque()
+        for index, inputs, kw, rate in jobs:
+            if len(pending) >= 2 * n_workers:  # one queued behind each running run: no worker waits
+                done, future, done_rate = pending.popleft()
+                yield done, future.result(), done_rate
+            pending.append((index, pool.submit(_fit_and_evaluate, inputs=inputs(), **kw, **evaluation), rate))
+        while pending:
+            done, future, done_rate = pending.popleft()
+            yield done, future.result(), done_rate
 
 
 def _cache_base(recipe: Recipe, splits: Splits) -> dict[str, Any]:
