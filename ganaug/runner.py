@@ -158,7 +158,8 @@ def _run_arms(
 
     Every finished run is written to ``cache`` (one JSON file, named by a hash of everything its result depends
     on: ganaug's version, the arm, the seeds, the classifier settings, the training, validation and test data
-    and the synthetic rows), so an interrupted recipe run resumes where it stopped."""
+    and the synthetic rows), so an interrupted recipe run resumes where it stopped. The key does not see edits
+    to ganaug's own code within one version: after changing how classifiers train, delete the folder."""
     slots, jobs, filter_pass_rate = _plan_runs(recipe, splits, gans, cache)
     c = recipe.classifier
     evaluation = {"test": splits.test, "validation": splits.val if len(splits.val) else None}
