@@ -550,7 +550,7 @@ def main() -> None:
     if args.summarize:
         summarize_all()
         return
-    tag = args.tag or args.variant
+    tag = args.tag or args.variant + ("-majority" if args.pair_classes == "majority" else "")
     variant = VARIANTS[args.variant]
     split = torch.load(SPLIT)
     x_all, y_all = to_input(split["train_x"]), split["train_y"]

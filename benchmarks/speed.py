@@ -86,8 +86,9 @@ def _autocast(device: str, precision: str):
 
 
 def plain_train(data, steps: int, batch_size: int, device: str, precision: str, seed: int) -> None:
-    """``ganaug.train._worker``'s step without Fabric: the loop's own batch sampler, seeds, losses and EMA
-    update (imported, so the twin cannot drift from the loop), with plain ``backward``, Adam and autocast."""
+    """``ganaug.train._worker``'s step without Fabric at the default ``TrainConfig`` (no mode seeking, no
+    DiffAugment): the loop's own batch sampler, seeds, losses and EMA update, imported rather than copied, with
+    plain ``backward``, Adam and autocast."""
     from ganaug import losses
     from ganaug.models import ModelConfig, build_discriminator, build_generator
     from ganaug.train import TrainConfig, _ema_update, _RealBatches, _step_seed

@@ -14,9 +14,9 @@ import os
 import platform
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -170,13 +170,14 @@ def _run_arms(
 
         bar = tqdm(total=len(jobs), desc=f"classifiers ({n_workers} at a time)", unit="run")
     fitted: dict[int, dict[str, Any]] = {}
-    for index, row, rate in _fit_runs(jobs, evaluation, n_workers):
-        name, path, _ = slots[index]
-        fitted[index] = row
-        if path is not None:
-            ensure_writable_dir(path.parent, "classifier run cache")
-            atomic_write_json(path, {"row": row, "filter_pass_rate": rate})
-        _tick(bar, name, row["seed"])
+    with closing(_fit_runs(jobs, evaluation, n_workers)) as runs:  # an error here still shuts the pool down
+        for index, row, rate in runs:
+            name, path, _ = slots[index]
+            fitted[index] = row
+            if path is not None:
+                ensure_writable_dir(path.parent, "classifier run cache")
+                atomic_write_json(path, {"row": row, "filter_pass_rate": rate})
+            _tick(bar, name, row["seed"])
     if bar is not None:
         bar.close()
     results: dict[str, list[dict[str, Any]]] = {a: [] for a in recipe.arms}
@@ -204,7 +205,7 @@ def _plan_runs(recipe: Recipe, splits: Splits, gans: list[GanRun], cache: Path |
                 slots.append((name, path, entry))
                 if entry is not None:
                     if arm.synthetic == "filtered" and gan is gans[0]:
-                        filter_pass_rate = entry["filter_pass_rate"]
+                        filter_pass_rate = entry.get("filter_pass_rate")
                     continue
                 rows, rate = (gan.synth if gan else None), None
                 if arm.synthetic == "filtered":
@@ -230,11 +231,12 @@ def _plan_runs(recipe: Recipe, splits: Splits, gans: list[GanRun], cache: Path |
 
 
 def _fit_runs(jobs, evaluation: dict[str, Any], n_workers: int) -> Iterator[tuple[int, dict[str, Any], Any]]:
-    """Train and evaluate ``jobs`` (from ``_plan_runs``), yielding (slot index, result row, pass rate) in order.
+    """Train and evaluate ``jobs`` (from ``_plan_runs``), yielding (slot index, result row, pass rate) as runs
+    finish.
 
-    A run's rows (real + synthetic images) are built just before it starts, so memory holds a few runs' rows at
-    a time. With ``n_workers`` > 1 the runs go to that many single-threaded worker processes (small CNNs use two
-    cores better as two runs than as one run with two threads)."""
+    A run's rows (real + synthetic images) are built just before it is queued, so memory holds a few runs' rows
+    at a time. With ``n_workers`` > 1 the runs go to that many single-threaded worker processes (small CNNs use
+    two cores better as two runs than as one run with two threads); on an error the queued runs are cancelled."""
     if n_workers == 1:
         for index, inputs, kw, rate in jobs:
             yield index, _fit_and_evaluate(inputs=inputs(), **kw, **evaluation), rate
@@ -242,16 +244,25 @@ def _fit_runs(jobs, evaluation: dict[str, Any], n_workers: int) -> Iterator[tupl
     # fork (Linux) needs no main-module guard in the caller's script; one intra-op thread per worker keeps a
     # forked child out of the parent's OpenMP pool. Elsewhere spawn, torch's own choice there.
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        pending: deque = deque()
+    pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=torch.set_num_threads, initargs=(1,))
+    pending: dict[Future, tuple[int, Any]] = {}
+    try:
         for index, inputs, kw, rate in jobs:
-            if len(pending) >= 2 * n_workers:  # one queued behind each running run: no worker waits
-                done, future, done_rate = pending.popleft()
-                yield done, future.result(), done_rate
-            pending.append((index, pool.submit(_fit_and_evaluate, inputs=inputs(), **kw, **evaluation), rate))
+            while len(pending) >= 2 * n_workers:  # one queued behind each running run: no worker waits
+                yield from _collect(pending)
+            pending[pool.submit(_fit_and_evaluate, inputs=inputs(), **kw, **evaluation)] = (index, rate)
         while pending:
-            done, future, done_rate = pending.popleft()
-            yield done, future.result(), done_rate
+            yield from _collect(pending)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _collect(pending: dict[Future, tuple[int, Any]]) -> Iterator[tuple[int, dict[str, Any], Any]]:
+    """Wait for at least one of ``pending``; remove and yield every finished one."""
+    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+    for future in finished:
+        index, rate = pending.pop(future)
+        yield index, future.result(), rate
 
 
 def _cache_base(recipe: Recipe, splits: Splits) -> dict[str, Any]:

@@ -336,15 +336,19 @@ def test_gan_seeds_run_gan_arms_once_per_gan_seed_and_pair_them_by_classifier_se
 
 def test_an_interrupted_run_resumes_from_its_finished_classifier_runs(tmp_path):
     """Every finished classifier run is cached in output_dir/classifier-runs; a rerun (after a crash: here one
-    cached run deleted) trains only what is missing and reports the same numbers; any change to what a run
-    depends on trains it again."""
+    cached run deleted) trains only what is missing and reports the same numbers; a change to the classifier
+    settings trains every run again, a change to the synthetic rows' settings only the GAN arm's runs."""
     from ganaug.runner import RUN_CACHE
 
     raw = {**TINY, "arms": ["real", "gan+filter"], "gan": {**TINY["gan"], "steps": 2}, "output_dir": str(tmp_path)}
     first = run_recipe(recipe_from_dict(raw), write_anyway=True, progress=False)
-    cached = sorted((tmp_path / RUN_CACHE).glob("*.json"))
+    cached = {p: json.loads(p.read_text()) for p in (tmp_path / RUN_CACHE).glob("*.json")}
     assert len(cached) == 4 and not any("reused" in n for n in first["notes"])
-    cached[0].unlink()  # the run that was in flight when the machine went down
+    # the run that was in flight when the machine went down: the last seed's gan+filter run, whose rows (and
+    # the pass rate the report gives) come from a judge that must be trained again
+    in_flight = [p for p, e in cached.items() if e["row"].get("gan_seed") is not None and e["row"]["seed"] == 1]
+    assert len(in_flight) == 1 and cached[in_flight[0]]["filter_pass_rate"] == first["gan"]["filter_pass_rate"]
+    in_flight[0].unlink()
     again = run_recipe(recipe_from_dict(raw), write_anyway=True, progress=False)
     assert any(n.startswith("3 of 4 classifier runs were reused") for n in again["notes"])
 
@@ -358,3 +362,8 @@ def test_an_interrupted_run_resumes_from_its_finished_classifier_runs(tmp_path):
     )
     assert not any("reused" in n for n in changed["notes"])
     assert len(list((tmp_path / RUN_CACHE).glob("*.json"))) == 8
+    # a synthetic-rows setting retrains the GAN arm only: the real arm's runs do not depend on it
+    filtered = run_recipe(
+        recipe_from_dict({**raw, "synthetic": {"filter_confidence": 0.5}}), write_anyway=True, progress=False
+    )
+    assert any(n.startswith("2 of 4 classifier runs were reused") for n in filtered["notes"])
