@@ -245,6 +245,7 @@ def summarize(regime: str, report: dict[str, Any]) -> dict[str, Any]:
         "gan_seeds": report["gan"].get("seeds"),
         "guard": {k: report["guard"].get(k) for k in ("decided", "passed", "verdict")} if report.get("guard") else None,
         "timings": report.get("timings", {}),
+        "notes": report.get("notes", []),
     }
     if REGIMES[regime]["experiment"]["kind"] == "imbalance" and out["minority_classes"] != MINORITY:
         out["warning"] = f"the Runner's minority classes are {out['minority_classes']}, not {MINORITY}"
@@ -326,6 +327,9 @@ def markdown(res: dict[str, Any]) -> str:
         ]
         if s.get("warning"):
             lines += [f"**Warning:** {s['warning']}", ""]
+        reused = [n for n in s.get("notes", []) if "were reused" in n]
+        if reused:  # a resumed run: its wall time covers only what was left
+            lines += [f"Resumed: {reused[0]}.", ""]
         arm_rows = []
         for arm, e in s["arms"].items():
             g = e["gain_vs_real_test"]
