@@ -36,13 +36,17 @@ go to ``runs/bench/<tag>/<regime>`` (git-ignored; the Runner reuses a GAN there 
 
 Regimes run in parallel, one process with one torch thread each (``--jobs``, default one per CPU core): the
 small models use two cores better that way than one process with two threads. Results are written after
-every regime, so a stopped run keeps the regimes it finished (marked PARTIAL).
+every regime (marked PARTIAL until all are in), and every finished classifier run is cached in its regime's
+run directory, so the same command after a stop resumes where it was: a resumed regime says how many runs it
+reused, and its wall time covers only the rest.
 
 Run (from the repository root, on a quiet machine)::
 
     .venv/bin/python benchmarks/gains.py --dry-run           # print the plan and a time estimate
     .venv/bin/python benchmarks/gains.py --quick             # imb100 + low20, 3 seeds (~14 min on 2 cores)
-    .venv/bin/python benchmarks/gains.py                     # all regimes, seeds 0-4 (~80 min on 2 cores)
+    .venv/bin/python benchmarks/gains.py                     # all regimes, 5 classifier x 2 GAN seeds
+    # measured December, one busy core per regime: imb100 86 min, low20 70 min, full 7 min; all six about
+    # 3 h 15 on 2 cores (the --dry-run estimate, 140 min, assumes a quiet machine)
     .venv/bin/python benchmarks/gains.py --set gan.diffaug=translation,cutout --tag diffaug
     .venv/bin/python benchmarks/gains.py --smoke             # plumbing check, < 60 s; writes results/smoke/
 """
