@@ -72,14 +72,14 @@ def _ceiling(res: dict[str, Any]) -> tuple[str, float] | None:
 def table(res: dict[str, Any]) -> str:
     """The Markdown table (plus a source line) for the results dict of ``gains.py``."""
     ceiling = _ceiling(res)
-    rows = []
+    rows, last = [], None  # the ceiling row goes last, whatever order the regimes ran in
     for regime, r in res["regimes"].items():
         s = r["summary"]
         label = regime_label(s["train_class_counts"])
         h = s["headline"]
         if not h:
             if ceiling and regime == "full":
-                rows.append([f"{label} (ceiling)", f"`{ceiling[0]}` {_acc(ceiling[1])}", "—", "—", "—", "—", "—"])
+                last = [f"{label} (ceiling)", f"`{ceiling[0]}` {_acc(ceiling[1])}", "—", "—", "—", "—", "—"]
             continue
         arms, results = s["arms"], r["report"]["results"]
         gan, base = h["best_gan_arm"], h["best_baseline_arm"]
@@ -103,6 +103,8 @@ def table(res: dict[str, Any]) -> str:
                 "passes" if guard.get("passed") else ("refuses" if guard.get("decided") else "—"),
             ]
         )
+    if last:
+        rows.append(last)
     headers = [
         "regime (training images per class)",
         "best non-GAN arm",
