@@ -82,6 +82,13 @@ def md_table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def guard_word(guard: dict[str, Any] | None, undecided: str = "undecided") -> str:
+    """A recipe report's gain guard in one word: ``passes``, ``refuses`` or ``undecided`` (no validation)."""
+    if not guard:
+        return "—"
+    return "passes" if guard.get("passed") else ("refuses" if guard.get("decided") else undecided)
+
+
 def pm(mean: float | None, std: float | None, scale: float = 1.0, digits: int = 2) -> str:
     """``mean ± std`` (times ``scale``), or an em dash when missing."""
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):

@@ -70,6 +70,7 @@ from benchmarks._common import (  # noqa: E402
     REPO,
     SMOKE_BANNER,
     configure,
+    guard_word,
     machine_line,
     machine_record,
     md_table,
@@ -80,6 +81,7 @@ from benchmarks._common import (  # noqa: E402
 )
 from ganaug.arms import ARMS, GAN_ARMS  # noqa: E402
 from ganaug.recipe import apply_override  # noqa: E402
+from ganaug.report import _pts  # noqa: E402
 
 NAME = "gains"
 MINORITY = [5, 6, 7, 8, 9]
@@ -249,21 +251,11 @@ def summarize(regime: str, report: dict[str, Any]) -> dict[str, Any]:
         "gan_seeds": report["gan"].get("seeds"),
         "guard": {k: report["guard"].get(k) for k in ("decided", "passed", "verdict")} if report.get("guard") else None,
         "timings": report.get("timings", {}),
-        "notes": report.get("notes", []),
+        "classifier_runs": report.get("classifier_runs"),
     }
     if REGIMES[regime]["experiment"]["kind"] == "imbalance" and out["minority_classes"] != MINORITY:
         out["warning"] = f"the Runner's minority classes are {out['minority_classes']}, not {MINORITY}"
     return out
-
-
-def _pts(x: float | None) -> str:
-    return "n/a" if x is None or x != x else f"{x * 100:+.2f}"
-
-
-def _guard_word(guard: dict[str, Any] | None) -> str:
-    if not guard:
-        return "—"
-    return "passes" if guard.get("passed") else ("refuses" if guard.get("decided") else "undecided")
 
 
 def _mixing(raw: dict[str, Any]) -> str:
@@ -309,7 +301,7 @@ def markdown(res: dict[str, Any]) -> str:
                     _pts(h["test_diff_mean"]),
                     f"[{_pts(h['test_diff_ci95'][0])}, {_pts(h['test_diff_ci95'][1])}]",
                     len(h["diffs"]),
-                    _guard_word(r["summary"].get("guard")),
+                    guard_word(r["summary"].get("guard")),
                 ]
             )
         else:
@@ -331,9 +323,9 @@ def markdown(res: dict[str, Any]) -> str:
         ]
         if s.get("warning"):
             lines += [f"**Warning:** {s['warning']}", ""]
-        reused = [n for n in s.get("notes", []) if "were reused" in n]
-        if reused:  # a resumed run: its wall time covers only what was left
-            lines += [f"Resumed: {reused[0]}.", ""]
+        runs = s.get("classifier_runs") or {}
+        if runs.get("reused"):  # a resumed run: its wall time covers only what was left
+            lines += [f"Resumed: {runs['reused']} of {runs['total']} classifier runs were reused from the cache.", ""]
         arm_rows = []
         for arm, e in s["arms"].items():
             g = e["gain_vs_real_test"]

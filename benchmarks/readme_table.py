@@ -23,7 +23,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import REPO, RESULTS, md_table  # noqa: E402
+from benchmarks._common import REPO, RESULTS, guard_word, md_table  # noqa: E402
 from ganaug._io import atomic_write  # noqa: E402
 from ganaug.stats import paired  # noqa: E402
 
@@ -100,7 +100,7 @@ def table(res: dict[str, Any]) -> str:
                 _interval(h["test_diff_mean"], *h["test_diff_ci95"]) + f" ({len(h['diffs'])} pairs)",
                 gap,
                 versus_elastic,
-                "passes" if guard.get("passed") else ("refuses" if guard.get("decided") else "—"),
+                guard_word(guard, undecided="—"),
             ]
         )
     if last:

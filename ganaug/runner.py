@@ -63,8 +63,8 @@ def run_recipe(recipe: Recipe, *, write_anyway: bool = False, progress: bool = T
     t = time.perf_counter()
     results, filter_pass_rate, reused = _run_arms(recipe, splits, gans, progress, out / RUN_CACHE)
     timings["classifiers_s"] = time.perf_counter() - t
+    n_runs = sum(len(rows) for rows in results.values())
     if reused:
-        n_runs = sum(len(rows) for rows in results.values())
         notes.append(
             f"{reused} of {n_runs} classifier runs were reused from {RUN_CACHE}/ (same ganaug version, recipe "
             "settings, data and synthetic rows); delete that folder to train them again"
@@ -100,6 +100,7 @@ def run_recipe(recipe: Recipe, *, write_anyway: bool = False, progress: bool = T
         "guard": verdict,
         "written_anyway": bool(write_anyway and written and not verdict["passed"]),
         "dataset_written": written,
+        "classifier_runs": {"total": n_runs, "reused": reused},
         "notes": notes,
         "timings": timings,
     }

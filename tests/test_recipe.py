@@ -351,6 +351,7 @@ def test_an_interrupted_run_resumes_from_its_finished_classifier_runs(tmp_path):
     in_flight[0].unlink()
     again = run_recipe(recipe_from_dict(raw), write_anyway=True, progress=False)
     assert any(n.startswith("3 of 4 classifier runs were reused") for n in again["notes"])
+    assert first["classifier_runs"] == {"total": 4, "reused": 0} and again["classifier_runs"]["reused"] == 3
 
     def numbers(rep):  # everything but the wall time
         return {a: [{k: v for k, v in r.items() if k != "seconds"} for r in rows] for a, rows in rep["results"].items()}
