@@ -25,7 +25,6 @@ from typing import Any
 import torch
 
 from ._io import atomic_replace_dir, atomic_write_json, ensure_writable_dir
-from ._version import __version__
 from .arms import ARMS, classifier_inputs, uses_gan
 from .checkpoint import library_versions
 from .classify import evaluate, predict_proba, train_classifier
@@ -267,14 +266,24 @@ def _collect(pending: dict[Future, tuple[int, Any]]) -> Iterator[tuple[int, dict
 
 
 def _cache_base(recipe: Recipe, splits: Splits) -> dict[str, Any]:
-    """What every classifier run of ``recipe`` depends on, whatever its arm and seed."""
+    """What every classifier run of ``recipe`` depends on, whatever its arm and seed: the settings, the data,
+    the library versions and the device the classifiers run on (a run on another device or torch release is
+    not the same run)."""
     return {
-        "ganaug": __version__,
+        **library_versions(),
+        "device": _device_type(recipe.classifier.accelerator),
         "classifier": {k: v for k, v in asdict(recipe.classifier).items() if k != "jobs"},
         "synthetic": asdict(recipe.synthetic),
         "gan": asdict(recipe.gan),
         "data": [splits.train.fingerprint(), splits.val.fingerprint(), splits.test.fingerprint()],
     }
+
+
+def _device_type(accelerator: str) -> str:
+    """The device type Fabric resolves ``accelerator`` to (``cpu``, ``cuda``, ``mps``)."""
+    from lightning_fabric import Fabric
+
+    return Fabric(accelerator=accelerator, devices=1).device.type
 
 
 def _run_key(base: dict[str, Any], name: str, seed: int, gan: GanRun | None) -> str:

@@ -368,3 +368,20 @@ def test_an_interrupted_run_resumes_from_its_finished_classifier_runs(tmp_path):
         recipe_from_dict({**raw, "synthetic": {"filter_confidence": 0.5}}), write_anyway=True, progress=False
     )
     assert any(n.startswith("2 of 4 classifier runs were reused") for n in filtered["notes"])
+
+
+def test_a_cached_classifier_run_is_keyed_on_library_versions_and_device(monkeypatch):
+    """A run cached under another torch release or on another device is not reused: its key changes."""
+    import ganaug.runner as runner
+    from ganaug.experiment import build_splits
+
+    recipe = recipe_from_dict(TINY)
+    splits = build_splits(recipe.data, recipe.experiment)
+    key = runner._run_key(runner._cache_base(recipe, splits), "real", 0, None)
+    assert runner._run_key(runner._cache_base(recipe, splits), "real", 0, None) == key  # deterministic
+    versions = runner.library_versions()
+    monkeypatch.setattr(runner, "library_versions", lambda: {**versions, "torch": "0.0.1"})
+    assert runner._run_key(runner._cache_base(recipe, splits), "real", 0, None) != key
+    monkeypatch.undo()
+    monkeypatch.setattr(runner, "_device_type", lambda accelerator: "cuda")
+    assert runner._run_key(runner._cache_base(recipe, splits), "real", 0, None) != key
