@@ -157,8 +157,9 @@ def _run_arms(
     ``cache``.
 
     Every finished run is written to ``cache`` (one JSON file, named by a hash of everything its result depends
-    on: ganaug's version, the arm, the seeds, the classifier settings, the training, validation and test data
-    and the synthetic rows), so an interrupted recipe run resumes where it stopped. The key does not see edits
+    on: the library versions and device, the arm, the seeds, the classifier settings, the training, validation
+    and test data and, for GAN arms, the synthetic rows and how they mix), so an interrupted recipe run resumes
+    where it stopped and a run that changes only GAN settings retrains only the GAN arms. The key does not see edits
     to ganaug's own code within one version: after changing how classifiers train, delete the folder."""
     slots, jobs, filter_pass_rate = _plan_runs(recipe, splits, gans, cache)
     c = recipe.classifier
@@ -292,12 +293,18 @@ def _run_key(base: dict[str, Any], name: str, seed: int, gan: GanRun | None) -> 
         gan.synth_fingerprint = gan.synth.fingerprint()
     key = {
         **base,
+        "classifier": base["classifier"] if gan is not None else _without_gan_settings(base["classifier"]),
         "arm": asdict(ARMS[name]),
         "seed": seed,
         "gan": [gan.seed, base["gan"], gan.synth_fingerprint] if gan is not None else None,
         "synthetic": base["synthetic"] if gan is not None else None,
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def _without_gan_settings(classifier: dict[str, Any]) -> dict[str, Any]:
+    """The classifier settings a run without synthetic rows depends on (how synthetic rows mix is not one)."""
+    return {k: v for k, v in classifier.items() if k not in ("real_share", "synthetic_weight")}
 
 
 def _read_cached(path: Path | None) -> dict[str, Any] | None:

@@ -368,6 +368,13 @@ def test_an_interrupted_run_resumes_from_its_finished_classifier_runs(tmp_path):
         recipe_from_dict({**raw, "synthetic": {"filter_confidence": 0.5}}), write_anyway=True, progress=False
     )
     assert any(n.startswith("2 of 4 classifier runs were reused") for n in filtered["notes"])
+    # so does a setting of how synthetic rows mix with real ones
+    mixed = run_recipe(
+        recipe_from_dict({**raw, "classifier": {**TINY["classifier"], "real_share": 0.5}}),
+        write_anyway=True,
+        progress=False,
+    )
+    assert mixed["classifier_runs"] == {"total": 4, "reused": 2}
 
 
 def test_a_cached_classifier_run_is_keyed_on_library_versions_and_device(monkeypatch):
