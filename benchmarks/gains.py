@@ -88,17 +88,18 @@ MINORITY = [5, 6, 7, 8, 9]
 IMB_ARMS = list(ARMS)  # every arm
 LOW_ARMS = [a for a in ARMS if a not in ("oversample", "class_weighted", "smote")]  # nothing to rebalance
 FULL_ARMS = ["real", "classical"]
-# How GAN arms mix real and synthetic rows, per regime: chosen on validation balanced accuracy in the regime
-# each shipped recipe covers (imb100: recipes/balance-mnist.toml, real_share 0.5 among 0.25/0.5/0.75 with
-# gan.real_augment 0.25; low20: recipes/lowdata-mnist.toml, real_share 0.75 among 0/0.5/0.75) and carried to
-# the sibling regimes of the same kind, where no separate choice was measured.
+# How GAN arms mix real and synthetic rows, per regime, chosen on validation balanced accuracy:
+# imb100 (recipes/balance-mnist.toml) real_share 0.5 among 0.25/0.5/0.75 with gan.real_augment 0.25; low20
+# (recipes/lowdata-mnist.toml) 0.75 among 0/0.5/0.75; imb10 0.75 among 0.25/0.5/0.75 (gan.real_augment 0.25
+# carried), low10 and low50 0.75 among 0/0.5/0.75 (results/gains-rs-<regime>-<value>.md, ABLATIONS.md).
 IMB_MIXING = {"gan": {"real_augment": 0.25}, "classifier": {"real_share": 0.5}}
+IMB10_MIXING = {"gan": {"real_augment": 0.25}, "classifier": {"real_share": 0.75}}
 LOW_MIXING = {"classifier": {"real_share": 0.75}}
 REGIMES: dict[str, dict[str, Any]] = {
     "imb10": {
         "experiment": {"kind": "imbalance", "minority_classes": MINORITY, "minority_count": 50},
         "arms": IMB_ARMS,
-        "mixing": IMB_MIXING,
+        "mixing": IMB10_MIXING,
     },
     "imb100": {
         "experiment": {"kind": "imbalance", "minority_classes": MINORITY, "minority_count": 5},
