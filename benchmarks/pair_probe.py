@@ -1,6 +1,7 @@
 """Probe: an image-conditioned pair GAN (learned within-class deformations) against the tuned elastic baseline.
 
-Regime: the balance recipe's split (recipes/balance-mnist.toml), cached once in ``runs/pair-probe/split.pt``:
+Regime (default ``--regime imb100``): the balance recipe's split (recipes/balance-mnist.toml), cached once in
+``runs/pair-probe/split.pt``:
 digits 0-4 have 450 training images, digits 5-9 have 5; validation 50 unused images per class; test the real
 10k MNIST test images.
 
@@ -33,6 +34,11 @@ Run (from the repository root; the first run needs the split cached, see ``--mak
     .venv/bin/python benchmarks/pair_probe.py --variant disp --steps 2500 --seeds 0 1 2 \\
         --real-shares 0.25 0.5 0.75 --control --tag disp
     .venv/bin/python benchmarks/pair_probe.py --summarize
+
+Generation-time variants of a trained G (``--load-g TAG``): ``--shrink s`` scales its warp parameters,
+``--judge`` keeps the variants a classifier trained on the real rows reads as their class. ``--regime low20``
+runs the same probe on the low-data recipe's split (20 images per class, every class filled from its own
+images; ``--make-split`` once per regime).
 
 Outputs: ``benchmarks/results/pair-probe-<tag>.{json,md}``, ``pair-probe-<tag>-grid.png`` (per rare digit:
 its 5 real images, each followed by 10 G variants), and with ``--summarize`` ``pair-probe.{json,md}``.
@@ -71,10 +77,32 @@ from ganaug.classify import (  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "runs" / "pair-probe"
 RESULTS = REPO / "benchmarks" / "results"
-SPLIT = WORK / "split.pt"
 NUM_CLASSES = 10
-MINORITY = [5, 6, 7, 8, 9]
 FILL_TO = 450
+# The probe's regimes: the shipped recipe whose split it uses, the classes G fills to FILL_TO rows from their own
+# images ("targets"), and where the split and the cached elastic baseline runs live.
+REGIMES = {
+    "imb100": {"recipe": "balance-mnist.toml", "targets": [5, 6, 7, 8, 9], "split": "split.pt", "arms": "arms"},
+    "low20": {
+        "recipe": "lowdata-mnist.toml",
+        "targets": list(range(10)),
+        "split": "split-low20.pt",
+        "arms": "arms-low20",
+    },
+}
+# set by use_regime() from --regime (module state: this is a one-regime-per-process probe script)
+MINORITY = REGIMES["imb100"]["targets"]
+SPLIT = WORK / REGIMES["imb100"]["split"]
+ARMS_DIR = WORK / REGIMES["imb100"]["arms"]
+RECIPE = REGIMES["imb100"]["recipe"]
+
+
+def use_regime(name: str) -> None:
+    """Point the probe at a regime's split, target classes and baseline cache."""
+    global MINORITY, SPLIT, ARMS_DIR, RECIPE
+    spec = REGIMES[name]
+    MINORITY, SPLIT, ARMS_DIR, RECIPE = spec["targets"], WORK / spec["split"], WORK / spec["arms"], spec["recipe"]
+
 
 VARIANTS = {
     "disp": dict(kind="disp", grid=7, bound=3.0, affine=True, thick=True),
@@ -99,11 +127,11 @@ AFF_DEG, AFF_LOGSCALE, AFF_SHEAR, AFF_SHIFT_PX = 15.0, 0.15, 0.3, 2.0
 
 
 def make_split() -> None:
-    """Build the balance recipe's split with the library's ``build_splits`` and cache it (done once)."""
+    """Build the regime recipe's split with the library's ``build_splits`` and cache it (done once)."""
     from ganaug.experiment import build_splits
     from ganaug.recipe import load_recipe
 
-    r = load_recipe(REPO / "recipes" / "balance-mnist.toml")
+    r = load_recipe(REPO / "recipes" / RECIPE)
     run = build_splits(r.data, r.experiment)
     WORK.mkdir(parents=True, exist_ok=True)
     torch.save(
@@ -327,6 +355,49 @@ def generate(G: nn.Module, x_src: torch.Tensor, n: int, zdim: int, g: torch.Gene
     return torch.cat(out)
 
 
+class Shrunk(nn.Module):
+    """G with its warp parameters (field, affine, thickness) scaled by ``s`` at generation time: the same learned,
+    input-dependent direction of variation, a smaller step (for rare classes G never saw pairs of)."""
+
+    def __init__(self, G: DispG, s: float) -> None:
+        super().__init__()
+        self.G, self.s, self.zdim = G, s, G.zdim
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return warp(x, *(None if p is None else p * self.s for p in self.G.params(x, z)))
+
+
+def train_judge(split: dict, steps: int) -> nn.Module:
+    """A classifier on the real training rows only (affine + elastic, class-balanced, seed 10000: no evaluation
+    seed), used to reject variants it does not read as their source's class."""
+    y = split["train_y"]
+    w = 1.0 / torch.bincount(y, minlength=NUM_CLASSES).double()[y]
+    cfg = ClassifierConfig(steps=steps, batch_size=64, lr=1e-3, width=32, augment=True, elastic=1.0, seed=10_000)
+    return train_classifier(split["train_x"], y, NUM_CLASSES, cfg, sample_weight=w)
+
+
+@torch.no_grad()
+def judged(
+    G: nn.Module,
+    judge: nn.Module,
+    src: torch.Tensor,
+    c: int,
+    n: int,
+    zdim: int,
+    g: torch.Generator,
+    oversample: int = 3,
+) -> tuple[torch.Tensor, float]:
+    """n variants of class c's sources that the judge classifies as c, drawn at random among ``oversample``·n
+    candidates (short of n accepted, the rest are the candidates with the highest p(c)); also the accept rate."""
+    cand = generate(G, src, oversample * n, zdim, g)
+    prob = predict_proba(judge, to_uint8(cand))
+    ok = prob.argmax(1) == c
+    accepted = torch.nonzero(ok).squeeze(1)[torch.randperm(int(ok.sum()), generator=g)]
+    rejected = torch.nonzero(~ok).squeeze(1)
+    order = torch.cat([accepted, rejected[torch.argsort(prob[rejected, c], descending=True)]])
+    return cand[order[:n]], float(ok.float().mean())
+
+
 @torch.no_grad()
 def param_stats(G: DispG, x: torch.Tensor, zdim: int, g: torch.Generator, n: int = 2000) -> dict:
     """Per-parameter mean/std of G's field, affine and thickness on random sources from x."""
@@ -427,7 +498,7 @@ def run_classifier(images, labels, weights, seed, steps, split) -> dict:
 
 def elastic_arm(split, seed, steps) -> dict:
     """The baseline, cached per (seed, steps) in the work dir so every variant compares to the same runs."""
-    path = WORK / "arms" / f"elastic_s{seed}_steps{steps}.json"
+    path = ARMS_DIR / f"elastic_s{seed}_steps{steps}.json"
     if path.exists():
         return json.loads(path.read_text())
     y = split["train_y"]
@@ -514,6 +585,12 @@ def table_md(summary: dict, prefix: str = "") -> list[str]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--regime",
+        choices=sorted(REGIMES),
+        default="imb100",
+        help="imb100: the balance recipe's 90:1 split, 5-9 filled; low20: the low-data recipe's 20 per class",
+    )
     p.add_argument("--make-split", action="store_true", help="build and cache the recipe split, then exit")
     p.add_argument("--summarize", action="store_true", help="combine every pair-probe-<tag>.json into pair-probe.md")
     p.add_argument("--variant", default="disp", choices=sorted(VARIANTS))
@@ -540,8 +617,13 @@ def main() -> None:
     )
     p.add_argument("--load-g", default="", help="reuse runs/pair-probe/<TAG>/G.pt instead of training G")
     p.add_argument("--control-shares", type=float, nargs="+", default=[0.5], help="real_share values of the control")
+    p.add_argument("--shrink", type=float, default=1.0, help="scale G's warp parameters when generating (disp only)")
+    p.add_argument("--judge", action="store_true", help="keep the variants a real-rows classifier reads as their class")
     p.add_argument("--tag", default="")
     args = p.parse_args()
+    use_regime(args.regime)
+    if args.regime != "imb100" and args.pair_classes == "majority":
+        p.error("--pair-classes majority needs rich classes: only with --regime imb100")
     torch.set_num_threads(1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.make_split:
@@ -573,14 +655,24 @@ def main() -> None:
     (WORK / tag).mkdir(parents=True, exist_ok=True)
     torch.save(G.state_dict(), WORK / tag / "G.pt")
 
+    if args.shrink != 1.0:
+        G = Shrunk(G, args.shrink)
+    judge = train_judge(split, args.classifier_steps) if args.judge else None
+    accept: dict[int, float] = {}
     g = torch.Generator().manual_seed(1000 + args.gan_seed)
     t0 = time.perf_counter()
     syn_x, syn_y = [], []
     for c in MINORITY:
         src = x_all[y_all == c]
         n = FILL_TO - len(src)
-        syn_x.append(to_uint8(generate(G, src, n, args.zdim, g)))
+        if judge is None:
+            syn_x.append(to_uint8(generate(G, src, n, args.zdim, g)))
+        else:
+            rows, accept[c] = judged(G, judge, src, c, n, args.zdim, g)
+            syn_x.append(to_uint8(rows))
         syn_y.append(torch.full((n,), c, dtype=torch.long))
+    if accept:
+        print(f"[pair-probe] judge accepts {accept}", flush=True)
     gen_s = time.perf_counter() - t0
     syn_x, syn_y = torch.cat(syn_x), torch.cat(syn_y)
     gen_rate = len(syn_x) / gen_s
@@ -588,7 +680,7 @@ def main() -> None:
     reals, var = {}, {}
     with torch.no_grad():
         for c in MINORITY:
-            src = x_all[y_all == c]
+            src = x_all[y_all == c][:5]
             reals[c] = to_uint8(src)
             z = torch.randn(len(src) * 10, args.zdim, generator=g)
             var[c] = to_uint8(G(src.repeat_interleave(10, 0), z)).view(len(src), 10, 1, 28, 28)
@@ -658,6 +750,8 @@ def main() -> None:
         "generation_img_per_s": gen_rate,
         "g_stats_on_rare": stats_g,
         "control_param_stats": control_info,
+        "shrink": args.shrink,
+        "judge_accept_rate": accept or None,
         "summary": summary,
         "runs": arms,
         "torch_threads": torch.get_num_threads(),
@@ -683,13 +777,69 @@ def main() -> None:
     print("\n".join(table_md(summary)))
 
 
+def pooled_over_gan_seeds(regime: str = "imb100") -> list[str]:
+    """Markdown rows: every G setting trained with two or more GAN seeds, each arm's differences against
+    ``elastic`` pooled over its (GAN seed, classifier seed) pairs. Per GAN seed the run with the most classifier
+    seeds counts (a 5-seed rerun of a 3-seed probe replaces it)."""
+    groups: dict[tuple, dict[int, dict]] = {}
+    for path in sorted(RESULTS.glob("pair-probe-*.json")):
+        r = json.loads(path.read_text())
+        a = r.get("args", {})
+        if a.get("classifier_steps") != 1000 or "runs" not in r or a.get("regime", "imb100") != regime:
+            continue
+        setting = (r["variant"], a.get("pair_classes", "all"), a.get("shrink", 1.0), a.get("judge", False))
+        for arm, runs in r["runs"].items():
+            if not arm.startswith("pair+"):
+                continue
+            per_seed = groups.setdefault((*setting, arm), {})
+            old = per_seed.get(a["gan_seed"])
+            if old is None or len(runs) > len(old["arm"]):
+                per_seed[a["gan_seed"]] = {"arm": runs, "elastic": r["runs"]["elastic"]}
+    lines = []
+    for (variant, pairs, shrink, judge, arm), per_seed in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        if len(per_seed) < 2:
+            continue
+        cells = []
+        for sp in ("val", "test"):
+            d, means = [], []
+            for gs in sorted(per_seed):
+                runs = per_seed[gs]
+                dd = [
+                    100 * (a[sp]["balanced_accuracy"] - e[sp]["balanced_accuracy"])
+                    for a, e in zip(runs["arm"], runs["elastic"], strict=True)
+                ]
+                d += dd
+                means.append(f"{float(np.mean(dd)):+.2f}")
+            m, lo, hi = ci(d)
+            cells.append(f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}] ({' / '.join(means)})")
+        extra = (f", shrink {shrink:g}" if shrink != 1.0 else "") + (", judge filter" if judge else "")
+        lines.append(
+            f"| {variant}, {pairs} pairs{extra} | {arm} | {', '.join(map(str, sorted(per_seed)))} | {len(d)} "
+            f"| {cells[0]} | {cells[1]} |"
+        )
+    if not lines:
+        return []
+    return [
+        "",
+        "## Pooled over GAN seeds (every (GAN seed, classifier seed) pair against `elastic`)",
+        "",
+        "| G setting | arm | GAN seeds | pairs | Δ val bal-acc [95 % CI] (per GAN seed) | Δ test bal-acc [95 % CI] "
+        "(per GAN seed) |",
+        "|---|---|---|---|---|---|",
+    ] + lines
+
+
 def summarize_all() -> None:
     """Combine every full-size pair-probe-<tag>.json into pair-probe.{json,md}: one row per arm, and per tag
     the real_share chosen on validation."""
     rows, results, chosen = [], {}, []
+    other_regimes: dict[str, list[dict]] = {}  # runs of the other regimes, summarised in their own section
     for path in sorted(RESULTS.glob("pair-probe-*.json")):
         r = json.loads(path.read_text())
         if r.get("args", {}).get("classifier_steps") != 1000 or "summary" not in r:
+            continue
+        if r["args"].get("regime", "imb100") != "imb100":
+            other_regimes.setdefault(r["args"]["regime"], []).append(r)
             continue
         tag = r["tag"]
         results[tag] = {
@@ -730,6 +880,8 @@ def summarize_all() -> None:
         r = json.loads(path.read_text())
         if r.get("args", {}).get("classifier_steps") != 1000 or "runs" not in r:
             continue
+        if r["args"].get("regime", "imb100") != "imb100":
+            continue
         src = r["gan"].get("loaded_from") or r["tag"]
         for arm, runs in r["runs"].items():
             if arm != "elastic":
@@ -761,6 +913,17 @@ def summarize_all() -> None:
             "| G | difference | Δ val bal-acc [95 % CI] (per seed) | Δ test bal-acc [95 % CI] (per seed) |",
             "|---|---|---|---|",
         ] + ctl_lines
+    md += pooled_over_gan_seeds()
+    for regime, runs in other_regimes.items():
+        md += [
+            "",
+            f"## Regime {regime} ({REGIMES[regime]['recipe']}'s split, classes {REGIMES[regime]['targets']} filled)",
+            "",
+        ]
+        arms = {"elastic": runs[0]["summary"]["elastic"]}
+        arms |= {f"{r['tag']}: {a}": sm for r in runs for a, sm in r["summary"].items() if a != "elastic"}
+        md += table_md(arms)
+        md += pooled_over_gan_seeds(regime)
     md += [
         "",
         "## Generators",
