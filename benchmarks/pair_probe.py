@@ -355,6 +355,23 @@ def generate(G: nn.Module, x_src: torch.Tensor, n: int, zdim: int, g: torch.Gene
     return torch.cat(out)
 
 
+def label_gan_rows(split: dict, labels: torch.Tensor, gan_seed: int) -> torch.Tensor:
+    """One row per label from the regime recipe's own label-conditioned GAN (its ``[gan]`` settings, this GAN
+    seed), trained through the library on the same training split and cached in runs/pair-probe/label-gan-*."""
+    from ganaug.experiment import build_splits
+    from ganaug.recipe import load_recipe
+    from ganaug.synthetic import get_provider
+
+    r = load_recipe(REPO / "recipes" / RECIPE)
+    splits = build_splits(r.data, r.experiment)
+    if not torch.equal(splits.train.labels, split["train_y"]):
+        raise RuntimeError(f"the cached split differs from {RECIPE}'s: rebuild it with --make-split")
+    out = WORK / f"label-gan-{Path(RECIPE).stem}"
+    provider, source = get_provider(r, splits, out, progress=False, log=print, gan_seed=gan_seed)
+    print(f"[pair-probe] label-conditioned GAN: {source}", flush=True)
+    return provider.sample(labels, seed=gan_seed)
+
+
 class Shrunk(nn.Module):
     """G with its warp parameters (field, affine, thickness) scaled by ``s`` at generation time: the same learned,
     input-dependent direction of variation, a smaller step (for rare classes G never saw pairs of)."""
@@ -619,6 +636,13 @@ def main() -> None:
     p.add_argument("--control-shares", type=float, nargs="+", default=[0.5], help="real_share values of the control")
     p.add_argument("--shrink", type=float, default=1.0, help="scale G's warp parameters when generating (disp only)")
     p.add_argument("--judge", action="store_true", help="keep the variants a real-rows classifier reads as their class")
+    p.add_argument(
+        "--with-label-gan",
+        action="store_true",
+        help="also the recipe's label-conditioned GAN (trained with the library, cached): its rows alone, and "
+        "mixed half and half with G's",
+    )
+    p.add_argument("--label-gan-shares", type=float, nargs="+", default=[0.5], help="real_share of its arm alone")
     p.add_argument("--tag", default="")
     args = p.parse_args()
     use_regime(args.regime)
@@ -692,7 +716,11 @@ def main() -> None:
         zz = torch.randn(len(src), args.zdim, generator=g)
         a, b = G(src, zz), G(src, torch.randn(len(src), args.zdim, generator=g))
         stats_g = {"l1_to_source": float((a - src).abs().mean()), "l1_between_z": float((a - b).abs().mean())}
-    syn_sets = {"pair": syn_x}
+    syn_sets = {"pair": (syn_x, syn_y)}
+    if args.with_label_gan:
+        lab = label_gan_rows(split, syn_y, args.gan_seed)
+        syn_sets["gan"] = (lab, syn_y)
+        syn_sets["pair+gan"] = (torch.cat([syn_x, lab]), torch.cat([syn_y, syn_y]))
     control_info = None
     if args.control and variant["kind"] == "disp":
         st = param_stats(G, x_all[torch.isin(y_all, torch.tensor(MINORITY))], args.zdim, g)
@@ -702,7 +730,7 @@ def main() -> None:
             pick = torch.randint(len(src), (FILL_TO - len(src),), generator=g)
             ctl.append(to_uint8(random_control(G, st, src[pick], g)))
             cvar[c] = to_uint8(random_control(G, st, src.repeat_interleave(10, 0), g)).view(len(src), 10, 1, 28, 28)
-        syn_sets["random"] = torch.cat(ctl)
+        syn_sets["random"] = (torch.cat(ctl), syn_y)
         control_info = {
             k: {"mean_abs_mean": float(v[0].abs().mean()), "mean_std": float(v[1].mean())} for k, v in st.items()
         }
@@ -717,20 +745,21 @@ def main() -> None:
             cvar[c] = to_uint8(random_cov_control(G, mu, chol, src.repeat_interleave(10, 0), g)).view(
                 len(src), 10, 1, 28, 28
             )
-        syn_sets["randcov"] = torch.cat(ctl)
+        syn_sets["randcov"] = (torch.cat(ctl), syn_y)
         save_grid(RESULTS / f"pair-probe-{tag}-controlcov-grid.png", reals, cvar)
     print(f"[pair-probe] synthetic {len(syn_x)} rows, {gen_rate:.0f} img/s; {stats_g}", flush=True)
 
     arms: dict[str, list[dict]] = {"elastic": []}
     for s in args.seeds:
         arms["elastic"].append(elastic_arm(split, s, args.classifier_steps))
-    for name, sx in syn_sets.items():
-        for rs in args.real_shares if name == "pair" else args.control_shares:
+    shares = {"pair": args.real_shares, "pair+gan": args.real_shares, "gan": args.label_gan_shares}
+    for name, (sx, sy) in syn_sets.items():
+        for rs in shares.get(name, args.control_shares):
             key = f"{name}+elastic@{rs:g}"
             arms[key] = []
             images = torch.cat([split["train_x"], sx])
-            labels = torch.cat([split["train_y"], syn_y])
-            w = mixed_weights(split["train_y"], syn_y, rs)
+            labels = torch.cat([split["train_y"], sy])
+            w = mixed_weights(split["train_y"], sy, rs)
             for s in args.seeds:
                 r = run_classifier(images, labels, w, s, args.classifier_steps, split)
                 print(
@@ -789,7 +818,7 @@ def pooled_over_gan_seeds(regime: str = "imb100") -> list[str]:
             continue
         setting = (r["variant"], a.get("pair_classes", "all"), a.get("shrink", 1.0), a.get("judge", False))
         for arm, runs in r["runs"].items():
-            if not arm.startswith("pair+"):
+            if arm == "elastic":
                 continue
             per_seed = groups.setdefault((*setting, arm), {})
             old = per_seed.get(a["gan_seed"])
