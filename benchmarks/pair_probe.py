@@ -643,6 +643,11 @@ def main() -> None:
         "mixed half and half with G's",
     )
     p.add_argument("--label-gan-shares", type=float, nargs="+", default=[0.5], help="real_share of its arm alone")
+    p.add_argument(
+        "--label-gan-double",
+        action="store_true",
+        help="also the label-conditioned GAN's rows at twice the count (pair+gan's row count), a control",
+    )
     p.add_argument("--tag", default="")
     args = p.parse_args()
     use_regime(args.regime)
@@ -721,6 +726,10 @@ def main() -> None:
         lab = label_gan_rows(split, syn_y, args.gan_seed)
         syn_sets["gan"] = (lab, syn_y)
         syn_sets["pair+gan"] = (torch.cat([syn_x, lab]), torch.cat([syn_y, syn_y]))
+        if args.label_gan_double:
+            # control for pair+gan: as many synthetic rows, all from the label-conditioned GAN
+            y2 = torch.cat([syn_y, syn_y])
+            syn_sets["gan2x"] = (label_gan_rows(split, y2, args.gan_seed), y2)
     control_info = None
     if args.control and variant["kind"] == "disp":
         st = param_stats(G, x_all[torch.isin(y_all, torch.tensor(MINORITY))], args.zdim, g)
@@ -752,7 +761,12 @@ def main() -> None:
     arms: dict[str, list[dict]] = {"elastic": []}
     for s in args.seeds:
         arms["elastic"].append(elastic_arm(split, s, args.classifier_steps))
-    shares = {"pair": args.real_shares, "pair+gan": args.real_shares, "gan": args.label_gan_shares}
+    shares = {
+        "pair": args.real_shares,
+        "pair+gan": args.real_shares,
+        "gan": args.label_gan_shares,
+        "gan2x": args.label_gan_shares,
+    }
     for name, (sx, sy) in syn_sets.items():
         for rs in shares.get(name, args.control_shares):
             key = f"{name}+elastic@{rs:g}"
