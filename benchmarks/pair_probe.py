@@ -38,7 +38,9 @@ Run (from the repository root; the first run needs the split cached, see ``--mak
 Generation-time variants of a trained G (``--load-g TAG``): ``--shrink s`` scales its warp parameters,
 ``--judge`` keeps the variants a classifier trained on the real rows reads as their class. ``--regime low20``
 runs the same probe on the low-data recipe's split (20 images per class, every class filled from its own
-images; ``--make-split`` once per regime).
+images; ``--make-split`` once per regime). ``--with-label-gan`` adds the regime recipe's own label-conditioned
+GAN (trained through the library, cached): its rows alone, and beside G's with ``--pair-mass`` of the
+synthetic mass on G's rows.
 
 Outputs: ``benchmarks/results/pair-probe-<tag>.{json,md}``, ``pair-probe-<tag>-grid.png`` (per rare digit:
 its 5 real images, each followed by 10 G variants), and with ``--summarize`` ``pair-probe.{json,md}``.
@@ -541,6 +543,19 @@ def mixed_weights(y_real: torch.Tensor, y_syn: torch.Tensor, real_share: float) 
     return w
 
 
+def split_synthetic_mass(w: torch.Tensor, n_real: int, n_first: int, first_share: float) -> torch.Tensor:
+    """Within each class's synthetic rows (after ``n_real`` real rows), move ``first_share`` of their total weight
+    onto the first ``n_first`` of them (G's rows) and the rest onto the others (the label GAN's), spread evenly.
+    The synthetic rows of a class are matched by position: rows i and n_first + i carry the same label."""
+    w = w.clone()
+    a = w[n_real : n_real + n_first]
+    b = w[n_real + n_first :]
+    total = a + b  # per matched pair of rows: equal counts per class, so per-row rescaling keeps class totals
+    w[n_real : n_real + n_first] = total * first_share
+    w[n_real + n_first :] = total * (1 - first_share)
+    return w
+
+
 def ci(d: list[float]) -> tuple[float, float, float]:
     from scipy import stats
 
@@ -642,7 +657,13 @@ def main() -> None:
         help="also the recipe's label-conditioned GAN (trained with the library, cached): its rows alone, and "
         "mixed half and half with G's",
     )
-    p.add_argument("--label-gan-shares", type=float, nargs="+", default=[0.5], help="real_share of its arm alone")
+    p.add_argument("--label-gan-shares", type=float, nargs="*", default=[0.5], help="real_share of its arm alone")
+    p.add_argument(
+        "--pair-mass", type=float, default=0.5, help="with --with-label-gan: share of the synthetic mass on G's rows"
+    )
+    p.add_argument(
+        "--pair-shares", type=float, nargs="*", default=None, help="real_share of G's arm alone (default --real-shares)"
+    )
     p.add_argument(
         "--label-gan-double",
         action="store_true",
@@ -725,7 +746,8 @@ def main() -> None:
     if args.with_label_gan:
         lab = label_gan_rows(split, syn_y, args.gan_seed)
         syn_sets["gan"] = (lab, syn_y)
-        syn_sets["pair+gan"] = (torch.cat([syn_x, lab]), torch.cat([syn_y, syn_y]))
+        mix = "pair+gan" if args.pair_mass == 0.5 else f"pair{args.pair_mass:g}+gan"
+        syn_sets[mix] = (torch.cat([syn_x, lab]), torch.cat([syn_y, syn_y]))
         if args.label_gan_double:
             # control for pair+gan: as many synthetic rows, all from the label-conditioned GAN
             y2 = torch.cat([syn_y, syn_y])
@@ -762,8 +784,9 @@ def main() -> None:
     for s in args.seeds:
         arms["elastic"].append(elastic_arm(split, s, args.classifier_steps))
     shares = {
-        "pair": args.real_shares,
+        "pair": args.real_shares if args.pair_shares is None else args.pair_shares,
         "pair+gan": args.real_shares,
+        f"pair{args.pair_mass:g}+gan": args.real_shares,
         "gan": args.label_gan_shares,
         "gan2x": args.label_gan_shares,
     }
@@ -774,6 +797,9 @@ def main() -> None:
             images = torch.cat([split["train_x"], sx])
             labels = torch.cat([split["train_y"], sy])
             w = mixed_weights(split["train_y"], sy, rs)
+            if name.startswith("pair") and name.endswith("+gan"):
+                # G's rows come first among the synthetic ones: pair_mass of each class's synthetic mass on them
+                w = split_synthetic_mass(w, len(split["train_y"]), len(syn_x), args.pair_mass)
             for s in args.seeds:
                 r = run_classifier(images, labels, w, s, args.classifier_steps, split)
                 print(
