@@ -357,9 +357,9 @@ def generate(G: nn.Module, x_src: torch.Tensor, n: int, zdim: int, g: torch.Gene
     return torch.cat(out)
 
 
-def label_gan_rows(split: dict, labels: torch.Tensor, gan_seed: int) -> torch.Tensor:
-    """One row per label from the regime recipe's own label-conditioned GAN (its ``[gan]`` settings, this GAN
-    seed), trained through the library on the same training split and cached in runs/pair-probe/label-gan-*."""
+def label_gan(split: dict, gan_seed: int):
+    """The regime recipe's own label-conditioned GAN (its ``[gan]`` settings, this GAN seed) as a provider,
+    trained through the library on the same training split and cached in runs/pair-probe/label-gan-*."""
     from ganaug.experiment import build_splits
     from ganaug.recipe import load_recipe
     from ganaug.synthetic import get_provider
@@ -371,7 +371,7 @@ def label_gan_rows(split: dict, labels: torch.Tensor, gan_seed: int) -> torch.Te
     out = WORK / f"label-gan-{Path(RECIPE).stem}"
     provider, source = get_provider(r, splits, out, progress=False, log=print, gan_seed=gan_seed)
     print(f"[pair-probe] label-conditioned GAN: {source}", flush=True)
-    return provider.sample(labels, seed=gan_seed)
+    return provider
 
 
 class Shrunk(nn.Module):
@@ -743,15 +743,16 @@ def main() -> None:
         a, b = G(src, zz), G(src, torch.randn(len(src), args.zdim, generator=g))
         stats_g = {"l1_to_source": float((a - src).abs().mean()), "l1_between_z": float((a - b).abs().mean())}
     syn_sets = {"pair": (syn_x, syn_y)}
+    mix = "pair+gan" if args.pair_mass == 0.5 else f"pair{args.pair_mass:g}+gan"  # G's rows beside the label GAN's
     if args.with_label_gan:
-        lab = label_gan_rows(split, syn_y, args.gan_seed)
+        provider = label_gan(split, args.gan_seed)
+        lab = provider.sample(syn_y, seed=args.gan_seed)
         syn_sets["gan"] = (lab, syn_y)
-        mix = "pair+gan" if args.pair_mass == 0.5 else f"pair{args.pair_mass:g}+gan"
         syn_sets[mix] = (torch.cat([syn_x, lab]), torch.cat([syn_y, syn_y]))
         if args.label_gan_double:
             # control for pair+gan: as many synthetic rows, all from the label-conditioned GAN
             y2 = torch.cat([syn_y, syn_y])
-            syn_sets["gan2x"] = (label_gan_rows(split, y2, args.gan_seed), y2)
+            syn_sets["gan2x"] = (provider.sample(y2, seed=args.gan_seed), y2)
     control_info = None
     if args.control and variant["kind"] == "disp":
         st = param_stats(G, x_all[torch.isin(y_all, torch.tensor(MINORITY))], args.zdim, g)
@@ -785,8 +786,7 @@ def main() -> None:
         arms["elastic"].append(elastic_arm(split, s, args.classifier_steps))
     shares = {
         "pair": args.real_shares if args.pair_shares is None else args.pair_shares,
-        "pair+gan": args.real_shares,
-        f"pair{args.pair_mass:g}+gan": args.real_shares,
+        mix: args.real_shares,
         "gan": args.label_gan_shares,
         "gan2x": args.label_gan_shares,
     }
@@ -797,7 +797,7 @@ def main() -> None:
             images = torch.cat([split["train_x"], sx])
             labels = torch.cat([split["train_y"], sy])
             w = mixed_weights(split["train_y"], sy, rs)
-            if name.startswith("pair") and name.endswith("+gan"):
+            if name == mix:
                 # G's rows come first among the synthetic ones: pair_mass of each class's synthetic mass on them
                 w = split_synthetic_mass(w, len(split["train_y"]), len(syn_x), args.pair_mass)
             for s in args.seeds:
@@ -846,15 +846,28 @@ def main() -> None:
     print("\n".join(table_md(summary)))
 
 
-def pooled_over_gan_seeds(regime: str = "imb100") -> list[str]:
+def load_probe_results() -> list[dict]:
+    """Every full-size (1,000 classifier steps) pair-probe-<tag>.json in results, in file-name order."""
+    out = []
+    for path in sorted(RESULTS.glob("pair-probe-*.json")):
+        r = json.loads(path.read_text())
+        if r.get("args", {}).get("classifier_steps") == 1000 and "runs" in r and "summary" in r:
+            out.append(r)
+    return out
+
+
+def regime_of(r: dict) -> str:
+    return r["args"].get("regime", "imb100")  # results written before --regime existed are imb100
+
+
+def pooled_over_gan_seeds(probes: list[dict], regime: str = "imb100") -> list[str]:
     """Markdown rows: every G setting trained with two or more GAN seeds, each arm's differences against
     ``elastic`` pooled over its (GAN seed, classifier seed) pairs. Per GAN seed the run with the most classifier
     seeds counts (a 5-seed rerun of a 3-seed probe replaces it)."""
     groups: dict[tuple, dict[int, dict]] = {}
-    for path in sorted(RESULTS.glob("pair-probe-*.json")):
-        r = json.loads(path.read_text())
-        a = r.get("args", {})
-        if a.get("classifier_steps") != 1000 or "runs" not in r or a.get("regime", "imb100") != regime:
+    for r in probes:
+        a = r["args"]
+        if regime_of(r) != regime:
             continue
         setting = (r["variant"], a.get("pair_classes", "all"), a.get("shrink", 1.0), a.get("judge", False))
         for arm, runs in r["runs"].items():
@@ -903,12 +916,10 @@ def summarize_all() -> None:
     the real_share chosen on validation."""
     rows, results, chosen = [], {}, []
     other_regimes: dict[str, list[dict]] = {}  # runs of the other regimes, summarised in their own section
-    for path in sorted(RESULTS.glob("pair-probe-*.json")):
-        r = json.loads(path.read_text())
-        if r.get("args", {}).get("classifier_steps") != 1000 or "summary" not in r:
-            continue
-        if r["args"].get("regime", "imb100") != "imb100":
-            other_regimes.setdefault(r["args"]["regime"], []).append(r)
+    probes = load_probe_results()
+    for r in probes:
+        if regime_of(r) != "imb100":
+            other_regimes.setdefault(regime_of(r), []).append(r)
             continue
         tag = r["tag"]
         results[tag] = {
@@ -945,11 +956,8 @@ def summarize_all() -> None:
     md += table_md({f"{t}: {a}": s for t, a, s in chosen})
     # learned G against its own non-learned controls (same G, same real_share, same classifier seeds)
     by_g: dict[str, dict[str, dict]] = {}
-    for path in sorted(RESULTS.glob("pair-probe-*.json")):
-        r = json.loads(path.read_text())
-        if r.get("args", {}).get("classifier_steps") != 1000 or "runs" not in r:
-            continue
-        if r["args"].get("regime", "imb100") != "imb100":
+    for r in probes:
+        if regime_of(r) != "imb100":
             continue
         src = r["gan"].get("loaded_from") or r["tag"]
         for arm, runs in r["runs"].items():
@@ -982,7 +990,7 @@ def summarize_all() -> None:
             "| G | difference | Δ val bal-acc [95 % CI] (per seed) | Δ test bal-acc [95 % CI] (per seed) |",
             "|---|---|---|---|",
         ] + ctl_lines
-    md += pooled_over_gan_seeds()
+    md += pooled_over_gan_seeds(probes)
     for regime, runs in other_regimes.items():
         md += [
             "",
@@ -992,7 +1000,7 @@ def summarize_all() -> None:
         arms = {"elastic": runs[0]["summary"]["elastic"]}
         arms |= {f"{r['tag']}: {a}": sm for r in runs for a, sm in r["summary"].items() if a != "elastic"}
         md += table_md(arms)
-        md += pooled_over_gan_seeds(regime)
+        md += pooled_over_gan_seeds(probes, regime)
     md += [
         "",
         "## Generators",
