@@ -75,6 +75,7 @@ from ganaug.classify import (  # noqa: E402
     to_input,
     train_classifier,
 )
+from ganaug.pair import warp  # noqa: E402  (the library's warp: the probe's variants differ in G, not in it)
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "runs" / "pair-probe"
@@ -120,9 +121,6 @@ VARIANTS = {
     "dagan": dict(kind="dagan"),
 }
 
-# bounds of the global affine: rotation, log-scale per axis, shear, translation in pixels
-AFF_DEG, AFF_LOGSCALE, AFF_SHEAR, AFF_SHIFT_PX = 15.0, 0.15, 0.3, 2.0
-
 
 # ---------------------------------------------------------------------------------------------------------
 # data
@@ -152,35 +150,6 @@ def make_split() -> None:
 
 # ---------------------------------------------------------------------------------------------------------
 # the pair GAN
-
-
-def warp(x: torch.Tensor, field_px: torch.Tensor | None, aff: torch.Tensor | None, t: torch.Tensor | None):
-    """Apply thickness ``t`` (N, in [-1, 1]), then the global affine ``aff`` (N×6 bounded params) plus the
-    coarse displacement ``field_px`` (N×2×K×K, pixels) with one ``grid_sample``. x in [-1, 1]."""
-    n, _, h, w = x.shape
-    if t is not None:
-        dil = F.max_pool2d(x, 3, 1, 1)
-        ero = -F.max_pool2d(-x, 3, 1, 1)
-        tt = t.view(n, 1, 1, 1)
-        x = x + tt.clamp(min=0) * (dil - x) + (-tt).clamp(min=0) * (ero - x)
-    if aff is not None:
-        ang = aff[:, 0] * math.radians(AFF_DEG)
-        sx, sy = torch.exp(aff[:, 1] * AFF_LOGSCALE), torch.exp(aff[:, 2] * AFF_LOGSCALE)
-        sh = aff[:, 3] * AFF_SHEAR
-        tx, ty = aff[:, 4] * AFF_SHIFT_PX * 2 / w, aff[:, 5] * AFF_SHIFT_PX * 2 / h
-        c, s = torch.cos(ang), torch.sin(ang)
-        # output coords -> input coords: rotation · shear · scale
-        a11, a12 = c * sx, (c * sh - s) * sy
-        a21, a22 = s * sx, (s * sh + c) * sy
-        theta = torch.stack([torch.stack([a11, a12, tx], 1), torch.stack([a21, a22, ty], 1)], 1)
-    else:
-        theta = torch.eye(2, 3, device=x.device).unsqueeze(0).expand(n, 2, 3)
-    grid = F.affine_grid(theta, [n, 1, h, w], align_corners=False)
-    if field_px is not None:
-        f = F.interpolate(field_px, size=(h, w), mode="bicubic", align_corners=False)
-        f = f * torch.tensor([2.0 / w, 2.0 / h], device=x.device).view(1, 2, 1, 1)
-        grid = grid + f.permute(0, 2, 3, 1)
-    return F.grid_sample(x + 1, grid, align_corners=False, padding_mode="zeros") - 1
 
 
 class DispG(nn.Module):

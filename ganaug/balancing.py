@@ -16,7 +16,7 @@ from ._checks import check_int
 from ._columns import detect_columns
 from ._rows import SYNTHETIC_COLUMN, _check_image, images_like
 from .errors import ConfigError, ConfigTypeError, DataError, SpecMismatchError
-from .provider import Provider, as_provider, label_index
+from .provider import Provider, as_provider, counts_to_labels, label_index
 
 STRATEGIES = ("auto", "not majority", "minority", "not minority", "all")
 
@@ -37,7 +37,8 @@ def balance(
     ``"auto"``/``"not majority"``: every class but the majority up to the majority count; ``"minority"``:
     only the smallest class; ``"not minority"``, ``"all"``; a float r in (0, 1]: every class up to
     ``r × majority``; a dict ``{label: target total}``; or a callable ``counts -> dict``. Column
-    ``synthetic`` marks the new rows; the other columns of new rows are None.
+    ``synthetic`` marks the new rows; the other columns of new rows are None. With an image-conditioned provider
+    (``arch="pair"``) a class's new rows are variants of its own real images.
     """
     import datasets
 
@@ -74,8 +75,22 @@ def balance(
     )
     if not need:
         return base
-    images, new_labels = prov.sample_counts(need, seed=seed, batch_size=batch_size)
+    if prov.image_conditioned:  # a pair GAN fills each class with variants of the class's own images
+        new_labels = counts_to_labels(need, prov.spec)
+        images = prov.variants_from(new_labels, _RowImages(dataset, image_col), labels, seed, batch_size)
+    else:
+        images, new_labels = prov.sample_counts(need, seed=seed, batch_size=batch_size)
     return datasets.concatenate_datasets([base, synthetic_rows(base, images, new_labels, image_col, label_col)])
+
+
+class _RowImages:
+    """A dataset's image column, read row by row where indexed (a pair GAN needs only the rows it varies)."""
+
+    def __init__(self, dataset, image_col: str) -> None:
+        self.dataset, self.image_col = dataset, image_col
+
+    def __getitem__(self, i: int) -> Any:
+        return self.dataset[int(i)][self.image_col]
 
 
 def synthetic_rows(like, images: torch.Tensor, labels: torch.Tensor, image_col: str, label_col: str):

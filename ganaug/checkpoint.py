@@ -26,6 +26,9 @@ FORMAT_VERSION = 1
 GENERATOR_FILE = "generator.safetensors"
 META_FILE = "meta.json"
 TRAINER_FILE = "trainer.pt"
+# a pair GAN's exemplars (the training images it varies) live in the generator file, under the weight hash
+EXEMPLAR_IMAGES = "exemplars.images"
+EXEMPLAR_LABELS = "exemplars.labels"
 
 
 def library_versions() -> dict[str, str]:

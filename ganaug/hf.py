@@ -43,6 +43,10 @@ class Augment:
     * ``dataset.map(aug)``: with probability ``p`` the example's image is replaced by a synthetic image of
       the same label, and ``synthetic`` is set to True.
 
+    With an image-conditioned provider (``arch="pair"``) every synthetic image is a variant of a real one: a
+    random row of the batch with the same label (batched; a stored exemplar where the batch has none of a
+    label ``class_distribution`` asks for), or the example's own image (unbatched): a learned augmentation.
+
     Images come back in the form they came in (PIL, numpy or torch). The same seed gives the same rows.
     """
 
@@ -130,7 +134,10 @@ class Augment:
             out[SYNTHETIC_COLUMN] = [bool(v) for v in out[SYNTHETIC_COLUMN]]
         if k == 0:
             return out
-        synth = self._provider.sample(new_labels, seed=batch_seed, batch_size=self.batch_size)
+        if self._provider.image_conditioned:  # each new row varies a real row of the batch with its label
+            synth = self._provider.variants_from(new_labels, images, y, batch_seed, self.batch_size)
+        else:
+            synth = self._provider.sample(new_labels, seed=batch_seed, batch_size=self.batch_size)
         like = images[0] if images else None
         for col in out:
             if col == image_col:
@@ -151,7 +158,11 @@ class Augment:
         y = int(self._provider.check_labels([_scalar_label(label, label_col)])[0])
         g = self._row_generator(example, image_col, label_col)
         if torch.rand(1, generator=g).item() < self.p:
-            out[image_col] = images_like(self._take(y, g), example[image_col])[0]
+            if self._provider.image_conditioned:  # a variant of this very image
+                new = self._provider.vary([example[image_col]], seed=int(torch.randint(2**62, (1,), generator=g)))
+            else:
+                new = self._take(y, g)
+            out[image_col] = images_like(new, example[image_col])[0]
             out[SYNTHETIC_COLUMN] = True
         return out
 

@@ -7,6 +7,8 @@ Two families share one interface (``G(z, labels)`` → images in [-1, 1], ``D(im
   wide margin (CAS 0.94 vs 0.71), so it is the default for small images.
 * ``"projection"``: conditional BatchNorm in G, spectral norm and a projection head in D, for the hinge loss
   and DiffAugment. The usual choice for long GPU runs.
+* ``"pair"``: the image-conditioned pair GAN of ``ganaug.pair``, with a source image where the others take a
+  label: ``G(z, x)`` varies a real image x within its class, ``D(x', x)`` judges pairs of one class.
 """
 
 from __future__ import annotations
@@ -22,15 +24,15 @@ from torch.nn.utils.parametrizations import spectral_norm
 from .data import ImageSpec
 from .errors import ConfigError
 
-Arch = Literal["dcgan", "projection"]
-ARCHS = ("dcgan", "projection")
+Arch = Literal["dcgan", "projection", "pair"]
+ARCHS = ("dcgan", "projection", "pair")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture settings; stored in every checkpoint so a loader can rebuild the generator."""
 
-    arch: str = "dcgan"  # "dcgan" (default, best on CPU budgets) or "projection"
+    arch: str = "dcgan"  # "dcgan" (default, best on CPU budgets), "projection", or "pair" (varies real images)
     z_dim: int = 64  # latent size
     g_width: int = 32  # channels of G's last hidden stage; earlier stages double it
     d_width: int = 32  # channels of D's first stage; later stages double it
@@ -180,11 +182,19 @@ def _init_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def build_generator(spec: ImageSpec, cfg: ModelConfig) -> Generator:
+def build_generator(spec: ImageSpec, cfg: ModelConfig) -> nn.Module:
+    if cfg.arch == "pair":
+        from .pair import PairGenerator
+
+        return PairGenerator(spec, cfg)
     return Generator(spec, cfg)
 
 
-def build_discriminator(spec: ImageSpec, cfg: ModelConfig) -> Discriminator:
+def build_discriminator(spec: ImageSpec, cfg: ModelConfig) -> nn.Module:
+    if cfg.arch == "pair":
+        from .pair import PairDiscriminator
+
+        return PairDiscriminator(spec, cfg)
     return Discriminator(spec, cfg)
 
 

@@ -17,22 +17,44 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from . import checkpoint as ckpt
 from ._checks import check_int
+from ._images import to_hwc_uint8
 from .data import ImageSpec
 from .errors import CheckpointError, ConfigError, ConfigTypeError, SpecMismatchError
-from .models import Generator, ModelConfig, build_generator
+from .models import ModelConfig, build_generator
+from .pair import source_rows, vary
 
 
 class Provider:
-    """Samples uint8 images N×C×H×W of given labels from a trained class-conditional generator."""
+    """Samples uint8 images N×C×H×W of given labels from a trained generator.
 
-    def __init__(self, generator: Generator, meta: dict[str, Any], path: str | os.PathLike[str] | None = None) -> None:
+    Two kinds: a label-conditioned GAN (``arch`` ``"dcgan"``/``"projection"``) draws new images of a label; an
+    image-conditioned pair GAN (``arch="pair"``, ``image_conditioned``) varies real images within their class:
+    ``vary(images)`` returns a variant of each, and ``sample(labels)`` varies exemplars of those labels stored in
+    the checkpoint (its training images)."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        meta: dict[str, Any],
+        path: str | os.PathLike[str] | None = None,
+        exemplars: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
         self.generator = generator.eval().requires_grad_(False)
         self.meta = meta
         self.spec: ImageSpec = generator.spec
         self.path = Path(path).resolve() if path is not None else None
+        self.exemplars = exemplars
+        if self.image_conditioned and exemplars is None:
+            raise CheckpointError("a pair provider needs its exemplar images; the checkpoint lacks them")
+
+    @property
+    def image_conditioned(self) -> bool:
+        """True for a pair GAN: its images are variants of real images (``vary``), not drawn from a label."""
+        return self.generator.cfg.arch == "pair"
 
     # -- identity -----------------------------------------------------------------------------------------
     @property
@@ -105,13 +127,81 @@ class Provider:
         out = torch.empty((n, *self.spec.shape), dtype=torch.uint8)
         if n == 0:
             return out
-        g = torch.Generator()
-        g.manual_seed(int(seed)) if seed is not None else g.seed()
+        g = _generator(seed)
+        if self.image_conditioned:
+            return vary(self.generator, self._exemplars_of(y, g), g, batch_size)
         z = torch.randn(n, self.generator.cfg.z_dim, generator=g)
         dev = self.device
         for lo in range(0, n, batch_size):
             x = self.generator(z[lo : lo + batch_size].to(dev), y[lo : lo + batch_size].to(dev))
             out[lo : lo + batch_size] = ((x.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8).cpu()
+        return out
+
+    @torch.inference_mode()
+    def vary(self, images: Any, *, seed: int | None = 0, batch_size: int = 256) -> torch.Tensor:
+        """A variant of each real image (same class by construction): a uint8 tensor N×C×H×W on the CPU.
+
+        ``images``: a uint8 tensor N×C×H×W, or a sequence of images (PIL, numpy H×W×C, tensors C×H×W) of the
+        provider's size. Only an image-conditioned provider (``arch="pair"``) can vary images; the same
+        ``seed`` gives the same variants."""
+        if not self.image_conditioned:
+            raise ConfigError(
+                f"this provider ({self.generator.cfg.arch}) draws images from labels and cannot vary given images; "
+                "use provider.sample(labels), or train one with arch='pair'"
+            )
+        check_int("seed", seed, 0, allow_none=True)
+        check_int("batch_size", batch_size, 1)
+        x = self._as_batch(images)
+        return vary(self.generator, x, _generator(seed), batch_size) if len(x) else x
+
+    def _as_batch(self, images: Any) -> torch.Tensor:
+        if isinstance(images, torch.Tensor) and images.dtype == torch.uint8 and images.dim() == 4:
+            x = images.cpu()
+        else:
+            if isinstance(images, torch.Tensor | np.ndarray) and images.ndim != 4:
+                raise ConfigTypeError(f"images must be a batch N×C×H×W or a list of images, got shape {images.shape}")
+            arrs = [to_hwc_uint8(img, f"image {i}") for i, img in enumerate(images)]
+            if not arrs:
+                return torch.empty((0, *self.spec.shape), dtype=torch.uint8)
+            x = torch.from_numpy(np.stack([a.transpose(2, 0, 1) for a in arrs]))
+        if tuple(x.shape[1:]) != self.spec.shape:
+            raise SpecMismatchError(
+                f"images are {tuple(x.shape[1:])} (C×H×W), but this provider varies {self.spec.shape} images; "
+                "train a provider for this data"
+            )
+        return x
+
+    def _exemplars_of(self, y: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """For each label, one of its stored exemplars drawn uniformly with ``g``."""
+        images, labels = self.exemplars
+        rows = source_rows(y, labels, g)
+        if (rows < 0).any():
+            c = int(y[rows < 0][0])
+            raise SpecMismatchError(
+                f"this pair provider stores no image of class {c} ({self.class_names[c]!r}) to vary; vary your "
+                "own images of it with provider.vary(images), or train on data that holds the class"
+            )
+        return images[rows]
+
+    def variants_from(
+        self, labels: torch.Tensor, pool: Any, pool_labels: Any, seed: int, batch_size: int = 256
+    ) -> torch.Tensor:
+        """One image per label for the integrations (``Augment``, ``balance``): a variant of a random image of
+        that label in ``pool`` (a sequence of images, indexed only where picked), or of a stored exemplar when the
+        pool holds none of that label. Only for an image-conditioned provider."""
+        g = _generator(seed)
+        rows = source_rows(labels, torch.as_tensor(pool_labels, dtype=torch.int64), g)
+        out = torch.empty((len(labels), *self.spec.shape), dtype=torch.uint8)
+        have = rows >= 0
+        if have.any():
+            picked = rows[have].tolist()
+            out[have] = self.vary(
+                [pool[i] for i in picked], seed=int(torch.randint(2**62, (1,), generator=g)), batch_size=batch_size
+            )
+        if not have.all():
+            out[~have] = self.sample(
+                labels[~have], seed=int(torch.randint(2**62, (1,), generator=g)), batch_size=batch_size
+            )
         return out
 
     def sample_counts(
@@ -168,6 +258,7 @@ def load_provider(path: str | os.PathLike[str], device: str | torch.device = "cp
             f"{Path(path) / ckpt.META_FILE} describes no valid model ({exc}); the checkpoint is damaged"
         ) from exc
     state = ckpt.load_generator_state(path, meta)
+    exemplars = _pop_exemplars(state, path) if mcfg.arch == "pair" else None
     gen = build_generator(spec, mcfg)
     missing, unexpected = _key_diff(gen.state_dict(), state)
     if missing or unexpected:
@@ -184,7 +275,23 @@ def load_provider(path: str | os.PathLike[str], device: str | torch.device = "cp
             "different runs: retrain, or restore the matching meta.json"
         ) from exc
     # channels_last: ~1.5x faster transposed convolutions on CPU (benchmarks/speed.py), same interface
-    return Provider(gen.to(memory_format=torch.channels_last), meta, path).to(device)
+    return Provider(gen.to(memory_format=torch.channels_last), meta, path, exemplars).to(device)
+
+
+def _pop_exemplars(state: dict[str, torch.Tensor], path: str | os.PathLike[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = state.pop(ckpt.EXEMPLAR_IMAGES, None), state.pop(ckpt.EXEMPLAR_LABELS, None)
+    if images is None or labels is None or images.dtype != torch.uint8 or len(images) != len(labels):
+        raise CheckpointError(
+            f"{Path(path) / ckpt.GENERATOR_FILE} holds a pair generator without valid exemplar images; the "
+            "checkpoint is damaged: retrain it"
+        )
+    return images, labels.to(torch.int64)
+
+
+def _generator(seed: int | None) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed(int(seed)) if seed is not None else g.seed()
+    return g
 
 
 def _key_diff(expected: Mapping[str, Any], got: Mapping[str, Any]) -> tuple[list[str], list[str]]:
@@ -234,7 +341,7 @@ def default_provider() -> Provider:
     The checkpoint is read once per process; every call returns a Provider of its own (a copy of the small
     generator), so ``default_provider().to("cuda")`` moves nobody else's."""
     shared = _bundled()
-    return Provider(copy.deepcopy(shared.generator), dict(shared.meta), shared.path)
+    return Provider(copy.deepcopy(shared.generator), dict(shared.meta), shared.path, shared.exemplars)
 
 
 def as_provider(provider: Provider | str | os.PathLike[str] | None) -> Provider:

@@ -31,6 +31,7 @@ from .deform import affine_some
 from .diffaug import diff_augment, parse_policy
 from .errors import CheckpointError, ConfigError, TrainingError
 from .models import ModelConfig, build_discriminator, build_generator
+from .pair import PairBatches, check_pair_settings, variant_grid
 
 __all__ = ["FabricConfig", "TrainConfig", "TrainState", "recalibrate_batchnorm", "train"]
 
@@ -72,6 +73,8 @@ def train(
     data = dataset if isinstance(dataset, LabelledImages) else load_images(dataset, image_column, label_column, split)
     out = ensure_writable_dir(out)
     fab = FabricConfig(accelerator, devices, strategy, precision, num_nodes)
+    if model.arch == "pair":
+        check_pair_settings(data, cfg)
     if resume and not (out / ckpt.TRAINER_FILE).exists():
         raise CheckpointError(f"resume=True but {out / ckpt.TRAINER_FILE} does not exist; train without resume first")
     fabric = _make_fabric(fab, out)
@@ -187,7 +190,8 @@ def _worker(
         state.ema.to(fabric.device)
     gen, disc = state.gen, state.disc
     n_world, rank = fabric.world_size, fabric.global_rank
-    batches = _RealBatches(data, cfg)
+    # the pair GAN's "labels" are source images: D judges (partner, source) pairs, G varies the source
+    batches = PairBatches(data, cfg.batch_size) if mcfg.arch == "pair" else _RealBatches(data, cfg)
     meta_base = {
         "spec": spec.to_dict(),
         "model": mcfg.to_dict(),
@@ -199,6 +203,8 @@ def _worker(
         "image_column": data.image_column,
         "label_column": data.label_column,
     }
+    if mcfg.arch == "pair":
+        meta_base["pair_classes"] = batches.classes
     bar = None
     if progress and fabric.is_global_zero:
         from tqdm.auto import tqdm
@@ -243,14 +249,14 @@ def _worker(
             bar.update(1)
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             if fabric.is_global_zero:
-                _save(out, state, meta_base, cfg)
+                _save(out, state, meta_base, cfg, data)
             fabric.barrier()
         if cfg.sample_every and done % cfg.sample_every == 0 and fabric.is_global_zero:
-            _sample_grid(state.sampler, spec, out / "samples" / f"step-{done:07d}.png", cfg.seed)
+            _sample_grid(state.sampler, data, out / "samples" / f"step-{done:07d}.png", cfg.seed)
     if bar is not None:
         bar.close()
     if fabric.is_global_zero:
-        _sample_grid(state.sampler, spec, out / "samples.png", cfg.seed)
+        _sample_grid(state.sampler, data, out / "samples.png", cfg.seed)
     fabric.barrier()
     for logger in fabric.loggers:
         logger.finalize("success")
@@ -337,14 +343,19 @@ def recalibrate_batchnorm(gen: nn.Module, seed: int, batches: int = 20, batch_si
     return model.eval()
 
 
-def _save(out: Path, state: TrainState, meta_base: dict[str, Any], cfg: TrainConfig) -> None:
-    """``trainer.pt`` (to resume), then the generator for sampling (BatchNorm recalibrated) and ``meta.json``."""
+def _save(out: Path, state: TrainState, meta_base: dict[str, Any], cfg: TrainConfig, data: LabelledImages) -> None:
+    """``trainer.pt`` (to resume), then the generator for sampling (BatchNorm recalibrated) and ``meta.json``.
+
+    A pair GAN's generator file also holds its exemplars, the training images ``sample(labels)`` varies, so the
+    weight hash in ``meta.json`` covers them too."""
     ckpt.save_trainer_state(
         out,
         _to_cpu({**state.state_dict(), "data_fingerprint": meta_base["data_fingerprint"], "model": meta_base["model"]}),
     )
-    calibrated = recalibrate_batchnorm(state.sampler, cfg.seed)
-    ckpt.save_generator(out, calibrated.state_dict(), {**meta_base, "step": state.step, "ema": state.ema is not None})
+    tensors = recalibrate_batchnorm(state.sampler, cfg.seed).state_dict()
+    if "pair_classes" in meta_base:
+        tensors = {**tensors, ckpt.EXEMPLAR_IMAGES: data.images, ckpt.EXEMPLAR_LABELS: data.labels}
+    ckpt.save_generator(out, tensors, {**meta_base, "step": state.step, "ema": state.ema is not None})
 
 
 def _to_cpu(obj: Any) -> Any:
@@ -358,13 +369,17 @@ def _to_cpu(obj: Any) -> Any:
 
 
 @torch.no_grad()
-def _sample_grid(gen: nn.Module, spec, path: Path, seed: int, per_class: int = 8) -> None:
+def _sample_grid(gen: nn.Module, data: LabelledImages, path: Path, seed: int, per_class: int = 8) -> None:
+    """A row per class: ``per_class`` samples, or for a pair GAN one real image followed by its variants."""
     from torchvision.utils import save_image
 
     model = recalibrate_batchnorm(gen, seed)
     g = torch.Generator().manual_seed(seed)
-    y = torch.arange(spec.num_classes).repeat_interleave(per_class)
-    z = torch.randn(len(y), model.cfg.z_dim, generator=g)
-    imgs = (model(z, y) + 1) / 2
+    if model.cfg.arch == "pair":
+        imgs = variant_grid(model, data, per_class, g).float() / 255
+    else:
+        y = torch.arange(data.spec.num_classes).repeat_interleave(per_class)
+        z = torch.randn(len(y), model.cfg.z_dim, generator=g)
+        imgs = (model(z, y) + 1) / 2
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda p: save_image(imgs, str(p), nrow=per_class, format="png"))

@@ -26,7 +26,8 @@ class SyntheticSwap(v2.Transform):
         swap = SyntheticSwap(provider, p=0.3)
         image, label = swap(image, label)
 
-    Synthetic images come from a per-class buffer refilled in batches of ``buffer_size``. It pickles to the
+    With an image-conditioned provider (``arch="pair"``) the new image is a variant of the sample's own image.
+    Otherwise synthetic images come from a per-class buffer refilled in batches of ``buffer_size``. It pickles to the
     provider's path and weight hash, so DataLoader workers load their own copy.
     """
 
@@ -61,7 +62,11 @@ class SyntheticSwap(v2.Transform):
         _check_image(image, self.provider, "the image")
         if torch.rand(1, generator=self._generator()).item() >= self.p:
             return sample
-        new = images_like(self._take(y), image)[0]
+        if self.provider.image_conditioned:  # a learned augmentation: a variant of this very image
+            seed = int(torch.randint(2**62, (1,), generator=self._generator()))
+            new = images_like(self.provider.vary([image], seed=seed), image)[0]
+        else:
+            new = images_like(self._take(y), image)[0]
         if isinstance(image, tv_tensors.Image):
             new = tv_tensors.Image(new)
         return rebuild(new)

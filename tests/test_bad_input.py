@@ -795,7 +795,7 @@ CASES = [
         "modelconfig-unknown-arch",
         lambda c: ModelConfig(arch="resnet"),
         ConfigError,
-        r"arch must be one of \('dcgan', 'projection'\), got 'resnet'",
+        r"arch must be one of \('dcgan', 'projection', 'pair'\), got 'resnet'",
     ),
     # data sources
     (

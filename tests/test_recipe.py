@@ -12,7 +12,7 @@ from ganaug.recipe import load_recipe, recipe_from_dict
 from ganaug.runner import run_recipe
 
 
-@pytest.mark.parametrize("name", ["balance-mnist", "lowdata-mnist", "pretrain-mnist-mini"])
+@pytest.mark.parametrize("name", ["balance-mnist", "balance-mnist-pair", "lowdata-mnist", "pretrain-mnist-mini"])
 def test_shipped_recipes_validate(name):
     r = load_recipe(f"recipes/{name}.toml")
     assert r.name == name and r.output_dir == f"runs/{name}"
@@ -25,7 +25,7 @@ def test_shipped_recipes_validate(name):
         ({"gan": {"stpes": 3}}, ConfigError, r"gan.stpes.*allows"),
         ({"gan": {"steps": "many"}}, ConfigTypeError, r"gan.steps must be int, got str 'many'"),
         ({"gan": {"steps": 0}}, ConfigError, r"\[gan\] steps must be a positive integer, got 0"),
-        ({"gan": {"arch": "vae"}}, ConfigError, r"\[gan\] arch must be one of \('dcgan', 'projection'\), got 'vae'"),
+        ({"gan": {"arch": "vae"}}, ConfigError, r"\[gan\] arch must be one of \('dcgan', 'projection', 'pair'\)"),
         ({"gan": 3}, ConfigTypeError, r"\[gan\] must be a table"),
         ({"gan": {"mode_seeking": 1.0, "batch_size": 2}}, ConfigError, r"\[gan\] mode_seeking needs batch_size >= 4"),
         ({"gan": {"lecam": 0.1}}, ConfigError, r"unknown key\(s\) \['gan.lecam'\]"),

@@ -1,0 +1,227 @@
+"""The image-conditioned pair GAN (arch="pair"): its warp, its training pairs, its checkpoint with exemplars, and
+every integration (Augment, balance, SyntheticSwap, SyntheticDataset, recipes, the CLI with DDP)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import datasets
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from test_recipe import TINY
+
+import ganaug
+from ganaug import checkpoint as ckpt
+from ganaug.data import ImageSpec, LabelledImages, load_images
+from ganaug.errors import CheckpointError, ConfigError, SpecMismatchError
+from ganaug.models import ModelConfig
+from ganaug.pair import PairBatches, PairGenerator, teaching_classes, warp
+from ganaug.provider import Provider
+from ganaug.recipe import recipe_from_dict
+from ganaug.runner import run_recipe
+from ganaug.train import TrainConfig, train
+
+PAIR = ModelConfig(arch="pair", z_dim=4, g_width=8, d_width=8)
+PAIR_TRAIN = TrainConfig(steps=6, batch_size=8, loss="hinge", mode_seeking=0.05, ema_decay=0.0, checkpoint_every=3)
+
+
+@pytest.fixture(scope="module")
+def pair_dir(tmp_path_factory, small_ds):
+    out = tmp_path_factory.mktemp("pair")
+    train(small_ds, out, config=PAIR_TRAIN, model=PAIR, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def pair(pair_dir):
+    return ganaug.load_provider(pair_dir)
+
+
+def _nearest(images: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
+    """Index of each image's nearest reference (mean absolute pixel difference)."""
+    d = (images.flatten(1).float()[:, None] - refs.flatten(1).float()[None]).abs().mean(2)
+    return d.argmin(1)
+
+
+def test_warp_with_zero_parameters_is_the_identity():
+    x = torch.rand(3, 1, 28, 28) * 2 - 1
+    same = warp(x, torch.zeros(3, 2, 7, 7), torch.zeros(3, 6), torch.zeros(3))
+    assert torch.allclose(same, x, atol=1e-5)
+    thick = warp(x, None, None, torch.ones(3))  # full thickness: the 3×3 dilation
+    assert torch.allclose(thick, torch.nn.functional.max_pool2d(x, 3, 1, 1), atol=1e-5)
+
+
+def test_teaching_classes_are_the_rich_ones():
+    assert teaching_classes([450] * 5 + [5] * 5) == [0, 1, 2, 3, 4]
+    assert teaching_classes([20] * 10) == list(range(10))
+    assert teaching_classes([30, 14, 15, 1]) == [0, 2]
+    assert teaching_classes([1, 1]) == []
+
+
+def test_training_pairs_are_two_different_images_of_one_teaching_class():
+    n = 60  # each image is flat at its own row number, so a pixel names the row it came from
+    labels = torch.tensor([0] * 25 + [1] * 25 + [2] * 10)
+    images = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 1, 28, 28).contiguous()
+    data = LabelledImages(images, labels, ImageSpec(1, 28, 28, 3, ("0", "1", "2")))
+    batches = PairBatches(data, batch_size=64)
+    assert batches.classes == [0, 1]  # class 2 (10 images) is under half of the largest class: it never teaches
+    partner, source = batches.draw(torch.Generator().manual_seed(0), torch.device("cpu"))
+    row = lambda x: ((x[:, 0, 14, 14] + 1) * 127.5).round().long()  # noqa: E731  (centre: untouched by the affine)
+    i, j = row(source), row(partner)
+    assert (i != j).all() and torch.equal(labels[i], labels[j]) and set(labels[i].tolist()) == {0, 1}
+
+
+def test_checkpoint_holds_the_exemplars_under_the_weight_hash(pair, pair_dir, small_ds, tmp_path):
+    data = load_images(small_ds)
+    assert pair.image_conditioned and torch.equal(pair.exemplars[0], data.images)
+    assert torch.equal(pair.exemplars[1], data.labels)
+    meta = json.loads((pair_dir / "meta.json").read_text())
+    assert meta["model"]["arch"] == "pair" and meta["pair_classes"] == list(range(10))
+    # exemplars dropped from the file (and the hash updated to match): refused, not sampled from nothing
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    tensors = {k: v for k, v in load_file(str(pair_dir / ckpt.GENERATOR_FILE)).items() if "exemplars" not in k}
+    save_file(tensors, str(bad / ckpt.GENERATOR_FILE))
+    meta["generator_sha256"] = ckpt.sha256_file(bad / ckpt.GENERATOR_FILE)
+    (bad / ckpt.META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="without valid exemplar images"):
+        ganaug.load_provider(bad)
+
+
+def test_sample_varies_exemplars_of_each_label_reproducibly(pair):
+    labels = torch.arange(10).repeat(3)
+    x = pair.sample(labels, seed=3)
+    assert x.shape == (30, 1, 28, 28) and x.dtype == torch.uint8
+    assert torch.equal(x, pair.sample(labels, seed=3, batch_size=7))
+    assert not torch.equal(x, pair.sample(labels, seed=4))
+    images, ex_labels = pair.exemplars
+    assert (ex_labels[_nearest(x, images)] == labels).float().mean() >= 0.9  # a variant of its label's image
+    no_three = Provider(pair.generator, pair.meta, pair.path, (images[ex_labels != 3], ex_labels[ex_labels != 3]))
+    with pytest.raises(SpecMismatchError, match="stores no image of class 3"):
+        no_three.sample([1, 3])
+
+
+def test_vary_returns_a_variant_of_each_given_image_in_any_form(pair, small_ds, tiny_provider):
+    data = load_images(small_ds)
+    src = data.images[:40]
+    v = pair.vary(src, seed=1)
+    assert v.shape == src.shape and not torch.equal(v, src)
+    assert (_nearest(v, src) == torch.arange(40)).float().mean() >= 0.9
+    pil = [Provider.to_pil(src[i : i + 1])[0] for i in range(40)]
+    assert torch.equal(pair.vary(pil, seed=1), v)  # PIL in, the same variants out
+    with pytest.raises(SpecMismatchError, match="varies"):
+        pair.vary(torch.zeros(2, 1, 20, 20, dtype=torch.uint8))
+    with pytest.raises(ConfigError, match="cannot vary given images"):
+        tiny_provider.vary(src)
+
+
+def test_augment_adds_variants_of_the_batch_own_rows(pair, small_ds):
+    aug = ganaug.Augment(pair, ratio=0.5, seed=0)
+    out = small_ds.map(aug, batched=True, batch_size=50, load_from_cache_file=False)
+    flags = np.asarray(out["synthetic"])
+    assert flags.sum() == 100 and (~flags).sum() == 200
+    real = load_images(out.select(np.nonzero(~flags)[0]))
+    new = load_images(out.select(np.nonzero(flags)[0]))
+    assert torch.equal(real.images, load_images(small_ds).images)  # originals untouched
+    near = _nearest(new.images, real.images)
+    assert (real.labels[near] == new.labels).float().mean() >= 0.9
+    # a new row varies a row of its own batch (batches of 50 rows: new rows 25 per batch, in batch order)
+    batch_of_new = torch.arange(100) // 25
+    assert (near // 50 == batch_of_new).float().mean() >= 0.9
+    again = small_ds.map(pickle.loads(pickle.dumps(aug)), batched=True, batch_size=50, load_from_cache_file=False)
+    assert torch.equal(load_images(again.select(np.nonzero(flags)[0])).images, new.images)
+    swapped = small_ds.select(range(10)).map(ganaug.Augment(pair, p=1.0), load_from_cache_file=False)
+    s = load_images(swapped).images
+    assert (
+        all(swapped["synthetic"])
+        and (_nearest(s, load_images(small_ds.select(range(10))).images) == torch.arange(10)).all()
+    )
+
+
+def test_balance_fills_each_class_with_variants_of_its_own_images(pair, small_ds):
+    labels = np.asarray(small_ds["label"])
+    keep = [i for i in range(len(labels)) if labels[i] < 5 or (labels[:i] == labels[i]).sum() < 3]
+    ds = small_ds.select(keep)  # digits 5-9 cut to 3 images each
+    out = ganaug.balance(ds, pair, seed=0)
+    flags = np.asarray(out["synthetic"])
+    assert np.bincount(np.asarray(out["label"]), minlength=10).tolist() == [20] * 10
+    new = load_images(out.select(np.nonzero(flags)[0]))
+    real = load_images(ds)
+    near = _nearest(new.images, real.images)
+    assert (real.labels[near] == new.labels).float().mean() >= 0.9
+
+
+def test_synthetic_swap_and_dataset(pair, small_ds):
+    data = load_images(small_ds)
+    swap = ganaug.transforms.SyntheticSwap(pair, p=1.0, seed=0)
+    outs = [swap(data.images[i], int(data.labels[i]))[0] for i in range(20)]
+    assert all(isinstance(o, torch.Tensor) and o.shape == (1, 28, 28) for o in outs)
+    assert (_nearest(torch.stack(outs), data.images[:20]) == torch.arange(20)).float().mean() >= 0.9
+    assert pickle.loads(pickle.dumps(swap)).provider.image_conditioned
+    ds = ganaug.SyntheticDataset(pair, counts={3: 4, 7: 2}, seed=0)
+    assert [int(ds[i][1]) for i in range(len(ds))] == [3, 3, 3, 3, 7, 7]
+
+
+def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, small_ds):
+    train(small_ds, tmp_path / "full", config=PAIR_TRAIN, model=PAIR, progress=False)
+    part = TrainConfig(**{**PAIR_TRAIN.to_dict(), "steps": 3})
+    train(small_ds, tmp_path / "part", config=part, model=PAIR, progress=False)
+    train(small_ds, tmp_path / "part", config=PAIR_TRAIN, model=PAIR, resume=True, progress=False)
+    a, b = (load_file(str(tmp_path / d / ckpt.GENERATOR_FILE)) for d in ("full", "part"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_settings_the_pair_gan_cannot_honour_are_refused(tmp_path, small_ds):
+    with pytest.raises(ConfigError, match="real_augment does not apply"):
+        train(small_ds, tmp_path / "a", config=TrainConfig(steps=2, real_augment=0.5), model=PAIR, progress=False)
+    lonely = small_ds.select([int(np.nonzero(np.asarray(small_ds["label"]) == c)[0][0]) for c in range(10)])
+    with pytest.raises(ConfigError, match="no class has 2 images"):
+        train(lonely, tmp_path / "b", config=TrainConfig(steps=2, batch_size=4), model=PAIR, progress=False)
+
+
+def test_recipe_with_a_pair_gan_runs_end_to_end(tmp_path):
+    raw = {
+        **TINY,  # the tiny imbalanced split of the recipe tests: digits 8 and 9 have 3 images
+        "seeds": [0],
+        "arms": ["elastic", "gan+elastic"],
+        "output_dir": str(tmp_path / "run"),
+        "gan": {"arch": "pair", "steps": 4, "batch_size": 8, "z_dim": 4, "g_width": 8, "d_width": 8, "ema_decay": 0.0},
+        "classifier": {**TINY["classifier"], "real_share": 0.5},
+    }
+    rep = run_recipe(recipe_from_dict(raw), write_anyway=True, progress=False)
+    assert rep["recipe"]["gan"]["arch"] == "pair" and rep["gan"]["synthetic_class_counts"] == [0] * 8 + [9, 9]
+    ds = datasets.load_from_disk(str(tmp_path / "run" / "augmented"))
+    flags = np.asarray(ds["synthetic"])
+    real, new = load_images(ds.select(np.nonzero(~flags)[0])), load_images(ds.select(np.nonzero(flags)[0]))
+    near = _nearest(new.images, real.images)
+    assert (real.labels[near] == new.labels).all()  # the rare digits' rows vary their own 3 images
+
+
+def test_ddp_on_cpu_two_processes(tmp_path, small_ds):
+    """The pair GAN under Fabric DDP (gloo, 2 processes): trains, rank zero writes, the provider loads."""
+    data_dir = tmp_path / "data"
+    small_ds.save_to_disk(str(data_dir))
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "ganaug.cli", "train", str(data_dir), "--out", str(out), "--arch", "pair"]
+    cmd += ["--steps", "4", "--batch-size", "8", "--g-width", "8", "--d-width", "8", "--z-dim", "4", "--loss", "hinge"]
+    cmd += ["--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--no-progress"]
+    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["world_size"] == 2 and meta["step"] == 4 and meta["model"]["arch"] == "pair"
+    p = ganaug.load_provider(out)
+    assert p.image_conditioned and p.sample([1, 2], seed=0).shape == (2, 1, 28, 28)
+
+
+def test_generator_output_stays_in_range(pair):
+    gen = pair.generator
+    assert isinstance(gen, PairGenerator)
+    x = pair.exemplars[0][:16].float() / 127.5 - 1
+    y = gen(torch.randn(16, gen.cfg.z_dim), x)
+    assert y.shape == x.shape and y.min() >= -1 - 1e-5 and y.max() <= 1 + 1e-5
