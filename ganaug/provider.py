@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -158,6 +158,13 @@ class Provider:
         if isinstance(images, torch.Tensor) and images.dtype == torch.uint8 and images.dim() == 4:
             x = images.cpu()
         else:
+            from PIL import Image as PILImage
+
+            if isinstance(images, str | bytes | dict | PILImage.Image) or not isinstance(images, Iterable):
+                raise ConfigTypeError(
+                    f"images must be a batch N×C×H×W or a list of images, got {type(images).__name__}; "
+                    "for one image pass [image]"
+                )
             if isinstance(images, torch.Tensor | np.ndarray) and images.ndim != 4:
                 raise ConfigTypeError(f"images must be a batch N×C×H×W or a list of images, got shape {images.shape}")
             arrs = [to_hwc_uint8(img, f"image {i}") for i, img in enumerate(images)]

@@ -19,7 +19,7 @@ from test_recipe import TINY
 import ganaug
 from ganaug import checkpoint as ckpt
 from ganaug.data import ImageSpec, LabelledImages, load_images
-from ganaug.errors import CheckpointError, ConfigError, SpecMismatchError
+from ganaug.errors import CheckpointError, ConfigError, ConfigTypeError, SpecMismatchError
 from ganaug.models import ModelConfig
 from ganaug.pair import PairBatches, PairGenerator, teaching_classes, warp
 from ganaug.provider import Provider
@@ -115,6 +115,9 @@ def test_vary_returns_a_variant_of_each_given_image_in_any_form(pair, small_ds, 
     assert (_nearest(v, src) == torch.arange(40)).float().mean() >= 0.9
     pil = [Provider.to_pil(src[i : i + 1])[0] for i in range(40)]
     assert torch.equal(pair.vary(pil, seed=1), v)  # PIL in, the same variants out
+    for bad in (pil[0], "digits.png", None):
+        with pytest.raises(ConfigTypeError, match="for one image pass"):
+            pair.vary(bad)
     with pytest.raises(SpecMismatchError, match="varies"):
         pair.vary(torch.zeros(2, 1, 20, 20, dtype=torch.uint8))
     with pytest.raises(ConfigError, match="cannot vary given images"):
@@ -136,6 +139,13 @@ def test_augment_adds_variants_of_the_batch_own_rows(pair, small_ds):
     assert (near // 50 == batch_of_new).float().mean() >= 0.9
     again = small_ds.map(pickle.loads(pickle.dumps(aug)), batched=True, batch_size=50, load_from_cache_file=False)
     assert torch.equal(load_images(again.select(np.nonzero(flags)[0])).images, new.images)
+    # a class the batch lacks (class_distribution asks for 7 only): variants of the stored exemplars of 7
+    no_sevens = small_ds.filter(lambda ex: ex["label"] != 7).select(range(40))
+    sevens = no_sevens.map(ganaug.Augment(pair, ratio=0.25, class_distribution={7: 1.0}), batched=True)
+    every = load_images(sevens)
+    new7 = torch.from_numpy(np.asarray(sevens["synthetic"]))
+    images, ex_labels = pair.exemplars
+    assert every.labels[new7].tolist() == [7] * 10 and (ex_labels[_nearest(every.images[new7], images)] == 7).all()
     swapped = small_ds.select(range(10)).map(ganaug.Augment(pair, p=1.0), load_from_cache_file=False)
     s = load_images(swapped).images
     assert (
