@@ -11,6 +11,7 @@ from .classify import ClassifierConfig  # noqa: E402
 from .config import FabricConfig, TrainConfig  # noqa: E402
 from .errors import GanaugError  # noqa: E402
 from .hf import Augment, augment, balance  # noqa: E402
+from .mix import MixedProvider, mix  # noqa: E402
 from .models import ModelConfig  # noqa: E402
 from .provider import Provider, default_provider, load_provider  # noqa: E402
 from .train import train  # noqa: E402
@@ -21,6 +22,7 @@ __all__ = [
     "ClassifierConfig",
     "FabricConfig",
     "GanaugError",
+    "MixedProvider",
     "ModelConfig",
     "Provider",
     "SyntheticDataset",
@@ -29,6 +31,7 @@ __all__ = [
     "balance",
     "default_provider",
     "load_provider",
+    "mix",
     "train",
     "transforms",
 ]

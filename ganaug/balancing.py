@@ -75,11 +75,9 @@ def balance(
     )
     if not need:
         return base
-    if prov.image_conditioned:  # a pair GAN fills each class with variants of the class's own images
-        new_labels = counts_to_labels(need, prov.spec)
-        images = prov.variants_from(new_labels, _RowImages(dataset, image_col), labels, seed, batch_size)
-    else:
-        images, new_labels = prov.sample_counts(need, seed=seed, batch_size=batch_size)
+    # sampled from the labels, or (image-conditioned provider) variants of each class's own images
+    new_labels = counts_to_labels(need, prov.spec)
+    images = prov.synthesize(new_labels, _RowImages(dataset, image_col), labels, seed, batch_size)
     return datasets.concatenate_datasets([base, synthetic_rows(base, images, new_labels, image_col, label_col)])
 
 

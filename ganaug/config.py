@@ -1,11 +1,12 @@
-"""The GAN's training settings, declared once: ``TrainConfig`` (what the loop does) and ``FabricConfig`` (where
-it runs). ``ganaug train``'s flags and a recipe's ``[gan]`` table are generated from these fields, so their
-names, types and defaults cannot drift apart (tests/test_cli.py and tests/test_recipe.py check it)."""
+"""The GAN's settings, declared once: ``TrainConfig`` (what the loop does), ``FabricConfig`` (where it runs)
+and ``ModelConfig`` (the networks). ``ganaug train``'s flags and a recipe's ``[gan]`` table are generated from
+these fields, so their names, types and defaults cannot drift apart (tests/test_cli.py and tests/test_recipe.py
+check it)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
 
 from ._checks import check_int, check_off_or_up_to
 from .diffaug import parse_policy
@@ -74,3 +75,37 @@ class FabricConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+Arch = Literal["dcgan", "projection", "pair"]
+ARCHS = ("dcgan", "projection", "pair")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture settings; stored in every checkpoint so a loader can rebuild the generator."""
+
+    arch: str = "dcgan"  # "dcgan" (default, best on CPU budgets), "projection", or "pair" (varies real images)
+    z_dim: int = 64  # latent size
+    g_width: int = 32  # channels of G's last hidden stage; earlier stages double it
+    d_width: int = 32  # channels of D's first stage; later stages double it
+    label_dim: int = 10  # size of the label embedding given to G (and to D as maps, for "dcgan")
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ConfigError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        for name in ("z_dim", "g_width", "d_width", "label_dim"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 4096:
+                raise ConfigError(f"{name} must be an integer in 1..4096, got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown model settings {unknown}; allowed: {sorted(known)}")
+        return cls(**d)

@@ -71,7 +71,7 @@ class Augment:
             if col is not None and not isinstance(col, str):
                 raise ConfigTypeError(f"{name} must be a column name (str) or None, got {col!r}")
         self._provider = as_provider(provider)
-        if self._provider.path is None:
+        if not self._provider.saved:
             raise ConfigError("Augment needs a provider loaded from a checkpoint directory (ganaug.load_provider)")
         self.ratio, self.p, self.seed, self.batch_size = float(ratio), float(p), seed, batch_size
         self.label_column, self.image_column = label_column, image_column
@@ -82,11 +82,10 @@ class Augment:
     def provider(self) -> Provider:
         return self._provider
 
-    # -- pickling and fingerprint: parameters + provider path and weight hash ------------------------------
+    # -- pickling and fingerprint: parameters + the provider, which pickles to its path and weight hash -----
     def __getstate__(self) -> dict[str, Any]:
         return {
-            "provider_path": str(self._provider.path),
-            "provider_hash": self._provider.content_hash,
+            "provider": self._provider,
             "ratio": self.ratio,
             "p": self.p,
             "seed": self.seed,
@@ -97,9 +96,7 @@ class Augment:
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        from .provider import _load_verified
-
-        self._provider = _load_verified(state.pop("provider_path"), state.pop("provider_hash"))
+        self._provider = state.pop("provider")
         self.__dict__.update(state)
         self._buffers = {}
 
@@ -134,10 +131,8 @@ class Augment:
             out[SYNTHETIC_COLUMN] = [bool(v) for v in out[SYNTHETIC_COLUMN]]
         if k == 0:
             return out
-        if self._provider.image_conditioned:  # each new row varies a real row of the batch with its label
-            synth = self._provider.variants_from(new_labels, images, y, batch_seed, self.batch_size)
-        else:
-            synth = self._provider.sample(new_labels, seed=batch_seed, batch_size=self.batch_size)
+        # sampled from the labels, or (image-conditioned provider) variants of the batch's rows of those labels
+        synth = self._provider.synthesize(new_labels, images, y, batch_seed, self.batch_size)
         like = images[0] if images else None
         for col in out:
             if col == image_col:

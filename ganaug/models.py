@@ -14,48 +14,14 @@ Two families share one interface (``G(z, labels)`` → images in [-1, 1], ``D(im
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from .config import ARCHS, Arch, ModelConfig  # noqa: F401  (ModelConfig is imported from here too)
 from .data import ImageSpec
-from .errors import ConfigError
-
-Arch = Literal["dcgan", "projection", "pair"]
-ARCHS = ("dcgan", "projection", "pair")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture settings; stored in every checkpoint so a loader can rebuild the generator."""
-
-    arch: str = "dcgan"  # "dcgan" (default, best on CPU budgets), "projection", or "pair" (varies real images)
-    z_dim: int = 64  # latent size
-    g_width: int = 32  # channels of G's last hidden stage; earlier stages double it
-    d_width: int = 32  # channels of D's first stage; later stages double it
-    label_dim: int = 10  # size of the label embedding given to G (and to D as maps, for "dcgan")
-
-    def __post_init__(self) -> None:
-        if self.arch not in ARCHS:
-            raise ConfigError(f"arch must be one of {ARCHS}, got {self.arch!r}")
-        for name in ("z_dim", "g_width", "d_width", "label_dim"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 4096:
-                raise ConfigError(f"{name} must be an integer in 1..4096, got {value!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown model settings {unknown}; allowed: {sorted(known)}")
-        return cls(**d)
 
 
 def _stages(spec: ImageSpec) -> tuple[int, int, int]:

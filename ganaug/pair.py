@@ -30,9 +30,8 @@ from .deform import random_affine
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from .config import TrainConfig
+    from .config import ModelConfig, TrainConfig
     from .data import ImageSpec, LabelledImages
-    from .models import ModelConfig
 
 GRID = 7  # the displacement field's grid (K×K control points), upsampled to the image
 FIELD_BOUND = 3.0 / 28  # largest displacement per control point, as a share of the image side (3 px at 28 px)

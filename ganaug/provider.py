@@ -52,6 +52,11 @@ class Provider:
             raise CheckpointError("a pair provider needs its exemplar images; the checkpoint lacks them")
 
     @property
+    def saved(self) -> bool:
+        """True when it was loaded from a checkpoint directory: it can then be pickled (to workers, map caches)."""
+        return self.path is not None
+
+    @property
     def image_conditioned(self) -> bool:
         """True for a pair GAN: its images are variants of real images (``vary``), not drawn from a label."""
         return self.generator.cfg.arch == "pair"
@@ -190,12 +195,15 @@ class Provider:
             )
         return images[rows]
 
-    def variants_from(
+    def synthesize(
         self, labels: torch.Tensor, pool: Any, pool_labels: Any, seed: int, batch_size: int = 256
     ) -> torch.Tensor:
-        """One image per label for the integrations (``Augment``, ``balance``): a variant of a random image of
-        that label in ``pool`` (a sequence of images, indexed only where picked), or of a stored exemplar when the
-        pool holds none of that label. Only for an image-conditioned provider."""
+        """One synthetic image per label, the way the integrations (``Augment``, ``balance``) need them: a
+        label-conditioned provider samples them (``sample(labels, seed=seed)``); an image-conditioned one varies a
+        random image of each label in ``pool`` (a sequence of images, read only where picked; ``pool_labels`` are
+        their labels), or a stored exemplar where the pool holds none of that label."""
+        if not self.image_conditioned:
+            return self.sample(labels, seed=seed, batch_size=batch_size)
         g = _generator(seed)
         rows = source_rows(labels, torch.as_tensor(pool_labels, dtype=torch.int64), g)
         out = torch.empty((len(labels), *self.spec.shape), dtype=torch.uint8)

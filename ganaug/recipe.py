@@ -99,6 +99,8 @@ class SyntheticSection:
     filter_candidates: float = 3.0  # for the gan+filter arm: candidates drawn per kept sample
     fresh: bool = False  # gan arms: replace every synthetic row drawn by a new sample (fresh data each step)
     selection: str = "none"  # "diverse": filter_candidates× candidates, confidence gate, then k-center (selection.py)
+    mix_with: str = ""  # another recipe (path, relative to this one) whose GAN makes mix_share of the synthetic images
+    mix_share: float = 0.5  # with mix_with: the share of each class's synthetic images its GAN makes
     seed: int = 0
 
 
@@ -164,6 +166,7 @@ _RANGES = {
     ("synthetic", "filter_confidence"): (0.0, 1.0),
     ("synthetic", "filter_candidates"): (1.0, 100.0),
     ("synthetic", "seed"): (0, None),
+    ("synthetic", "mix_share"): (0.01, 0.99),
     ("classifier", "synthetic_weight"): (0.0, 100.0),
     ("classifier", "elastic"): (0.01, 5.0),
     ("classifier", "real_share"): (0.0, 0.99),
@@ -183,7 +186,28 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     for item in overrides or []:
         apply_override(raw, item)
     recipe = recipe_from_dict(raw)
-    return replace(recipe, path=str(path))
+    recipe = replace(recipe, path=str(path))
+    mixed_recipe(recipe)  # a mix_with recipe that is missing or runs on other data fails here, before any work
+    return recipe
+
+
+def mixed_recipe(r: Recipe) -> Recipe | None:
+    """The recipe named by ``[synthetic] mix_with`` (resolved next to ``r``'s file), checked to run on the same
+    data and split; None without one."""
+    if not r.synthetic.mix_with:
+        return None
+    path = Path(r.synthetic.mix_with)
+    if not path.is_absolute() and r.path:
+        path = Path(r.path).parent / path
+    other = load_recipe(path)
+    if other.synthetic.mix_with:
+        raise ConfigError(f"synthetic.mix_with = {str(path)!r} mixes in a recipe of its own; name a recipe without one")
+    if (other.data, other.experiment) != (r.data, r.experiment):
+        raise ConfigError(
+            f"synthetic.mix_with = {str(path)!r} runs on other data or another split ([data] or [experiment] "
+            "differs); its GAN must be trained on this recipe's training set"
+        )
+    return other
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:

@@ -20,8 +20,9 @@ from .classify import extract_features, predict_proba, train_classifier
 from .data import LabelledImages, load_images
 from .errors import CheckpointError
 from .experiment import Splits, subset
+from .mix import mix
 from .provider import Provider, load_provider
-from .recipe import Recipe, classifier_config, gan_settings
+from .recipe import Recipe, classifier_config, gan_settings, mixed_recipe
 
 
 def recipe_hash(obj: Any) -> str:
@@ -31,7 +32,24 @@ def recipe_hash(obj: Any) -> str:
 def get_provider(
     recipe: Recipe, splits: Splits, out: Path, progress: bool, log: Callable[[str], None], gan_seed: int | None = None
 ):
-    """The recipe's provider and where it came from: ``gan.checkpoint``, a cached GAN trained with the same
+    """The recipe's provider and where it came from (see ``_gan``); with ``[synthetic] mix_with``, mixed with that
+    recipe's GAN of the same seed (trained, or reused, in ``out/mix``) in the share ``mix_share``."""
+    provider, source = _gan(recipe, splits, out, progress, log, gan_seed)
+    other = mixed_recipe(recipe)
+    if other is None:
+        return provider, source
+    seed = recipe.gan.seed if gan_seed is None else gan_seed
+    part, part_source = _gan(other, splits, out / "mix", progress, log, seed)
+    share = recipe.synthetic.mix_share
+    return mix(provider, part, weights=[1 - share, share]), f"{source}; {share:.0%} of the synthetic images from " + (
+        f"{other.name}'s GAN, {part_source}"
+    )
+
+
+def _gan(
+    recipe: Recipe, splits: Splits, out: Path, progress: bool, log: Callable[[str], None], gan_seed: int | None = None
+):
+    """One GAN of a recipe and where it came from: ``gan.checkpoint``, a cached GAN trained with the same
     settings on the same data, or a new one. The GAN of ``gan_seed`` (default ``gan.seed``) lives in
     ``out/gan`` for the recipe's first GAN seed and in ``out/gan-seed<N>`` for the others."""
     from .train import train

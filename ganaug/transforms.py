@@ -14,7 +14,7 @@ from torchvision.transforms import v2
 from ._checks import check_int, check_probability
 from ._rows import _check_image, _scalar_label, images_like
 from .errors import ConfigError, ConfigTypeError, DataError
-from .provider import Provider, _load_verified, as_provider, counts_to_labels
+from .provider import Provider, as_provider, counts_to_labels
 
 
 class SyntheticSwap(v2.Transform):
@@ -50,10 +50,7 @@ class SyntheticSwap(v2.Transform):
         self._buffers: dict[int, list[torch.Tensor]] = {}
 
     def __reduce__(self):
-        return (
-            _rebuild_swap,
-            (str(self.provider.path), self.provider.content_hash, self.p, self.buffer_size, self.seed),
-        )
+        return (_rebuild_swap, (self.provider, self.p, self.buffer_size, self.seed))  # the provider pickles small
 
     def forward(self, *inputs: Any) -> Any:
         sample = inputs if len(inputs) > 1 else inputs[0]
@@ -94,8 +91,8 @@ class SyntheticSwap(v2.Transform):
         return buf.pop()[None]
 
 
-def _rebuild_swap(path: str, content_hash: str, p: float, buffer_size: int, seed: int | None) -> SyntheticSwap:
-    return SyntheticSwap(_load_verified(path, content_hash), p=p, buffer_size=buffer_size, seed=seed)
+def _rebuild_swap(provider: Provider, p: float, buffer_size: int, seed: int | None) -> SyntheticSwap:
+    return SyntheticSwap(provider, p=p, buffer_size=buffer_size, seed=seed)
 
 
 def _split_sample(sample: Any):

@@ -23,7 +23,7 @@ from ganaug.errors import CheckpointError, ConfigError, ConfigTypeError, SpecMis
 from ganaug.models import ModelConfig
 from ganaug.pair import PairBatches, PairGenerator, teaching_classes, warp
 from ganaug.provider import Provider
-from ganaug.recipe import recipe_from_dict
+from ganaug.recipe import load_recipe, recipe_from_dict
 from ganaug.runner import run_recipe
 from ganaug.train import TrainConfig, train
 
@@ -211,6 +211,32 @@ def test_recipe_with_a_pair_gan_runs_end_to_end(tmp_path):
     real, new = load_images(ds.select(np.nonzero(~flags)[0])), load_images(ds.select(np.nonzero(flags)[0]))
     near = _nearest(new.images, real.images)
     assert (real.labels[near] == new.labels).all()  # the rare digits' rows vary their own 3 images
+    # mixed with a label-conditioned GAN recipe on the same split: its GAN makes a share of every class's rows
+    label_recipe = tmp_path / "label.toml"
+    label_recipe.write_text(_toml({**TINY, "name": "tiny-label", "output_dir": str(tmp_path / "unused")}))
+    raw["synthetic"] = {"mix_with": str(label_recipe), "mix_share": 0.25}
+    rep = run_recipe(
+        recipe_from_dict({**raw, "output_dir": str(tmp_path / "mixed")}), write_anyway=True, progress=False
+    )
+    assert "25% of the synthetic images from tiny-label's GAN, trained in" in rep["gan"]["source"]
+    assert rep["gan"]["synthetic_class_counts"] == [0] * 8 + [9, 9]
+    assert (tmp_path / "mixed" / "mix" / "gan" / "generator.safetensors").exists()
+    other = tmp_path / "other.toml"
+    other.write_text(_toml({**TINY, "experiment": {**TINY["experiment"], "minority_count": 4}}))
+    pair_recipe = tmp_path / "pair.toml"
+    pair_recipe.write_text(_toml({**raw, "synthetic": {"mix_with": "other.toml"}}))  # relative to pair.toml
+    with pytest.raises(ConfigError, match="runs on other data or another split"):
+        load_recipe(pair_recipe)
+    pair_recipe.write_text(_toml({**raw, "synthetic": {"mix_with": "nowhere.toml"}}))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_recipe(pair_recipe)
+
+
+def _toml(d: dict, prefix: str = "") -> str:
+    """A small TOML writer for the test recipes (tables of scalars and lists)."""
+    top = [f"{k} = {json.dumps(v)}" for k, v in d.items() if not isinstance(v, dict)]
+    tables = [f"\n[{prefix}{k}]\n" + _toml(v) for k, v in d.items() if isinstance(v, dict)]
+    return "\n".join(top) + "\n" + "".join(tables)
 
 
 def test_ddp_on_cpu_two_processes(tmp_path, small_ds):
@@ -235,3 +261,29 @@ def test_generator_output_stays_in_range(pair):
     x = pair.exemplars[0][:16].float() / 127.5 - 1
     y = gen(torch.randn(16, gen.cfg.z_dim), x)
     assert y.shape == x.shape and y.min() >= -1 - 1e-5 and y.max() <= 1 + 1e-5
+
+
+def test_mix_splits_every_class_in_exact_shares_and_pickles(pair, tiny_provider, small_ds, monkeypatch):
+    both = ganaug.mix(pair, tiny_provider, weights=[3, 1])
+    assert isinstance(both, Provider) and both.weights == (0.75, 0.25) and both.saved
+    labels = torch.tensor([2] * 8 + [5] * 4)
+    x = both.sample(labels, seed=0)
+    assert x.shape == (12, 1, 28, 28) and torch.equal(x, both.sample(labels, seed=0, batch_size=5))
+    again = pickle.loads(pickle.dumps(both))
+    assert again.content_hash == both.content_hash and torch.equal(again.sample(labels, seed=0), x)
+    # which part made which image: the pair part returns black images here, the label part white ones
+    for part, value in ((pair, 0), (tiny_provider, 255)):
+        make = lambda y, *a, v=value, **k: torch.full((len(y), 1, 28, 28), v, dtype=torch.uint8)  # noqa: E731
+        monkeypatch.setattr(part, "sample", make)
+        monkeypatch.setattr(part, "synthesize", make)
+    for out in (both.sample(labels, seed=1), both.synthesize(labels, [], [], seed=1)):
+        white = out.flatten(1)[:, 0] == 255
+        assert white[:8].sum() == 2 and white[8:].sum() == 1  # a quarter of each class, exactly
+    assert not torch.equal(both.sample(labels, seed=1), both.sample(labels, seed=2))  # positions follow the seed
+    out = ganaug.balance(small_ds.select(range(24)), both, sampling_strategy={0: 10, 1: 10})
+    new = load_images(out.select(np.nonzero(np.asarray(out["synthetic"]))[0]))
+    assert [int((new.images[new.labels == c].flatten(1)[:, 0] == 255).sum()) for c in (0, 1)] == [2, 2]
+    with pytest.raises(ConfigError, match="one non-negative weight per provider"):
+        ganaug.mix(pair, tiny_provider, weights=[1])
+    with pytest.raises(ConfigTypeError, match="two or more"):
+        ganaug.mix(pair)
