@@ -58,6 +58,9 @@ def train(
 ):
     """Train a class-conditional GAN on ``dataset`` and return a ``Provider`` for its generator.
 
+    ``model=ModelConfig(arch="pair")`` trains the image-conditioned pair GAN instead (``ganaug.pair``): its
+    provider varies real images, and its checkpoint stores the training images as exemplars.
+
     ``dataset`` is anything ``ganaug.data.load_images`` reads (a ``datasets.Dataset``, a hub id or path,
     an image folder, ``"mnist-mini"``...). ``out`` receives ``generator.safetensors`` + ``meta.json`` (the
     provider), ``trainer.pt`` (for ``resume=True``), CSV logs and sample grids. ``steps``, ``batch_size`` and
