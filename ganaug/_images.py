@@ -125,3 +125,8 @@ def _as_int_labels(a: np.ndarray, where: str) -> np.ndarray:
             "label in datasets: drop those rows first)"
         )
     return a
+
+
+def generated_to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """A generator's output in [-1, 1] as uint8 pixels on the CPU (rounded, clamped)."""
+    return ((x.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8).cpu()

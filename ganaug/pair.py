@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from ._images import generated_to_uint8
 from .deform import random_affine
 from .errors import ConfigError
 
@@ -185,7 +186,7 @@ def vary(gen: PairGenerator, images: torch.Tensor, g: torch.Generator, batch_siz
     for lo in range(0, n, batch_size):
         x = images[lo : lo + batch_size].to(dev, torch.float32) / 127.5 - 1.0
         y = gen(z[lo : lo + batch_size].to(dev), x)
-        out[lo : lo + batch_size] = ((y.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8).cpu()
+        out[lo : lo + batch_size] = generated_to_uint8(y)
     return out
 
 

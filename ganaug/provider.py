@@ -21,7 +21,7 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from ._checks import check_int
-from ._images import to_hwc_uint8
+from ._images import generated_to_uint8, to_hwc_uint8
 from .data import ImageSpec
 from .errors import CheckpointError, ConfigError, ConfigTypeError, SpecMismatchError
 from .models import ModelConfig, build_generator
@@ -139,7 +139,7 @@ class Provider:
         dev = self.device
         for lo in range(0, n, batch_size):
             x = self.generator(z[lo : lo + batch_size].to(dev), y[lo : lo + batch_size].to(dev))
-            out[lo : lo + batch_size] = ((x.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8).cpu()
+            out[lo : lo + batch_size] = generated_to_uint8(x)
         return out
 
     @torch.inference_mode()

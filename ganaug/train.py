@@ -356,7 +356,7 @@ def _save(out: Path, state: TrainState, meta_base: dict[str, Any], cfg: TrainCon
         _to_cpu({**state.state_dict(), "data_fingerprint": meta_base["data_fingerprint"], "model": meta_base["model"]}),
     )
     tensors = recalibrate_batchnorm(state.sampler, cfg.seed).state_dict()
-    if "pair_classes" in meta_base:
+    if meta_base["model"]["arch"] == "pair":
         tensors = {**tensors, ckpt.EXEMPLAR_IMAGES: data.images, ckpt.EXEMPLAR_LABELS: data.labels}
     ckpt.save_generator(out, tensors, {**meta_base, "step": state.step, "ema": state.ema is not None})
 
