@@ -94,6 +94,7 @@ class SyntheticSection:
     mode: str = "balance"  # "balance" (fill classes per sampling_strategy) or "augment" (ratio × rows, via Augment)
     sampling_strategy: str | float = "auto"  # for "balance": auto, minority, not minority, all, or a float in (0, 1]
     target_per_class: int = 0  # for "balance": if > 0, fill every class to this total instead
+    target_scale: float = 1.0  # for "balance": fill the classes sampling_strategy picks to this multiple of its target
     ratio: float = 1.0  # for "augment": synthetic rows per real row
     filter_confidence: float = 0.9  # for the gan+filter arm: keep samples a real-data classifier gives >= this
     filter_candidates: float = 3.0  # for the gan+filter arm: candidates drawn per kept sample
@@ -162,6 +163,7 @@ _RANGES = {
     ("experiment", "validation_per_class"): (1, None),
     ("experiment", "seed"): (0, None),
     ("synthetic", "target_per_class"): (0, None),
+    ("synthetic", "target_scale"): (0.01, 100.0),
     ("synthetic", "ratio"): (0.0, 1000.0),
     ("synthetic", "filter_confidence"): (0.0, 1.0),
     ("synthetic", "filter_candidates"): (1.0, 100.0),
@@ -320,6 +322,11 @@ def _check_recipe(r: Recipe) -> None:
             ) from None
         if not 0 < value <= 1:
             raise ConfigError(f"synthetic.sampling_strategy = {strategy!r}: a float must be in (0, 1]")
+    if r.synthetic.target_per_class > 0 and r.synthetic.target_scale != 1.0:
+        raise ConfigError(
+            f"synthetic.target_per_class = {r.synthetic.target_per_class} sets every class's total, and "
+            f"synthetic.target_scale = {r.synthetic.target_scale} scales sampling_strategy's targets: set one of them"
+        )
     if not r.output_dir:
         raise ConfigError("output_dir must name a directory for the run")
     if not r.gan.checkpoint:  # the settings that depend on each other fail here, not after the data is loaded

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +94,17 @@ def _gan(
     return provider, f"trained in {gan_dir}"
 
 
+def scaled_targets(class_counts: list[int], strategy: Any, scale: float, provider: Provider) -> dict[int, int]:
+    """``sampling_strategy``'s target totals, each class it fills filled to ``scale`` × its target instead
+    (``target_scale``: 2 fills the rare classes to twice the majority count); a class never loses rows."""
+    from .balancing import sampling_targets
+
+    counts = {c: n for c, n in enumerate(class_counts) if n}
+    targets = sampling_targets(counts, strategy, provider)
+    exact = Fraction(repr(scale))  # exact: 1.1 × 450 is 495, not 495.00000000000006
+    return {c: max(counts.get(c, 0), math.ceil(exact * t)) for c, t in targets.items()}
+
+
 def make_synthetic(recipe: Recipe, splits: Splits, provider: Provider) -> tuple[Any, LabelledImages]:
     """The augmented dataset (real rows then synthetic rows, flagged) through ``balance`` or ``Augment``, and its
     synthetic rows decoded; with ``selection = "diverse"`` both hold the chosen rows, as the classifiers see them."""
@@ -107,6 +120,8 @@ def make_synthetic(recipe: Recipe, splits: Splits, provider: Provider) -> tuple[
                 strategy = float(strategy)
             except ValueError:
                 pass
+            if s.target_scale != 1.0:
+                strategy = scaled_targets(splits.train.class_counts(), strategy, s.target_scale, provider)
         aug_ds = balance(
             splits.train_ds,
             provider,

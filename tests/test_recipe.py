@@ -392,3 +392,24 @@ def test_a_cached_classifier_run_is_keyed_on_library_versions_and_device(monkeyp
     monkeypatch.undo()
     monkeypatch.setattr(runner, "_device_type", lambda accelerator: "cuda")
     assert runner._run_key(runner._cache_base(recipe, splits), "real", 0, None) != key
+
+
+def test_target_scale_fills_the_picked_classes_past_the_majority_and_nothing_else():
+    """``[synthetic] target_scale``: the classes ``sampling_strategy`` fills get ``scale`` × its target (2: twice
+    the majority count), the others none; it cannot be combined with ``target_per_class``."""
+    from ganaug.experiment import build_splits
+    from ganaug.synthetic import make_synthetic, scaled_targets
+
+    provider = ganaug.default_provider()
+    for scale, extra in ((2.0, 21), (1.1, 11)):  # majority 12, minority 3: 24 - 3 and ceil(13.2) - 3
+        r = recipe_from_dict({**TINY, "synthetic": {"target_scale": scale}})
+        splits = build_splits(r.data, r.experiment)
+        ds, synth = make_synthetic(r, splits, provider)
+        assert synth.class_counts() == [0] * 8 + [extra, extra]
+        assert int(np.asarray(ds["synthetic"]).sum()) == 2 * extra
+    assert scaled_targets([450, 5], "auto", 1.1, provider) == {1: 495}  # exact, not 496
+    assert scaled_targets([450, 5], "auto", 0.01, provider) == {1: 5}  # a class never loses rows
+    with pytest.raises(ConfigError, match="set one of them"):
+        recipe_from_dict({"synthetic": {"target_scale": 2.0, "target_per_class": 100}})
+    with pytest.raises(ConfigError, match=r"synthetic.target_scale = 0.0 is out of range"):
+        recipe_from_dict({"synthetic": {"target_scale": 0.0}})

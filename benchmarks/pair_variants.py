@@ -1,0 +1,127 @@
+"""Variants of the pair-GAN recipe at 90:1 (issue 12), chosen on a development split, never on the test split.
+
+The recipe's own validation split holds 50 images per class: enough for the gain guard, too few to rank variants
+a few tenths of a point apart. With ``--dev`` the run's validation split becomes a development split: the
+recipe's validation rows plus every pool image of a rare class that is in neither training nor validation
+(445 more of each rare digit at 90:1; the majority classes have none to spare and keep their 50). A user with 5
+images of a class has no such split: it is for choosing the recipe's settings here, not for the guard. The test
+split is untouched in both modes, so each variant is run twice: with ``--dev`` (the choice) and without (the
+recipe's own report, validation and test).
+
+Variants are recipe overrides (``--set``), except two that no recipe setting expresses:
+``--chain`` (the pair GAN also varies the label GAN's images: half the synthetic rows are the pair GAN's variants
+of real images, half its variants of label-GAN samples) and ``--ensemble K`` (recipe GAN seed s stands for the
+GANs of seeds s, s+2, ..., s+2(K-1) of both kinds, all in equal shares).
+
+    python benchmarks/pair_variants.py --out runs/pv/base
+    python benchmarks/pair_variants.py --dev --out runs/pv/dev-base
+    python benchmarks/pair_variants.py --dev --out runs/pv/dev-vol2 --set synthetic.target_scale=2.0
+    python benchmarks/pair_variants.py --dev --out runs/pv/dev-fresh --set synthetic.fresh=true
+    python benchmarks/pair_variants.py --dev --out runs/pv/dev-steps --set gan.steps=6000
+    python benchmarks/pair_variants.py --dev --out runs/pv/dev-chain --chain
+    python benchmarks/pair_variants.py --dev --out runs/pv/dev-ens3 --ensemble 3
+
+Each run writes its report (``report.json``, ``report.md``) to ``--out``; GANs and classifier runs are cached
+there (copy another run's ``gan*``, ``mix`` and ``classifier-runs`` folders in to reuse them). Results:
+benchmarks/results/ABLATIONS.md, "Volume, fresh samples, chains and ensembles".
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import ganaug.runner as runner  # noqa: E402
+import ganaug.synthetic as synthetic  # noqa: E402
+from ganaug.data import load_images, resolve_dataset  # noqa: E402
+from ganaug.experiment import Splits, build_splits, subset  # noqa: E402
+from ganaug.mix import MixedProvider, mix  # noqa: E402
+from ganaug.recipe import load_recipe, mixed_recipe  # noqa: E402
+
+
+def dev_splits(data, experiment) -> Splits:
+    """The recipe's splits with the development split in place of the validation split (see the module)."""
+    s = build_splits(data, experiment)
+    pool = load_images(resolve_dataset(data.source, data.train_split), s.image_column, s.label_column)
+    used = {bytes(x.numpy().tobytes()) for x in torch.cat([s.train.images, s.val.images])}
+    rare = set(s.minority)
+    extra = [
+        i
+        for i, (x, y) in enumerate(zip(pool.images, pool.labels.tolist(), strict=True))
+        if y in rare and bytes(x.numpy().tobytes()) not in used
+    ]
+    more = subset(pool, np.asarray(extra, dtype=np.int64))
+    val = type(s.val)(
+        torch.cat([s.val.images, more.images]), torch.cat([s.val.labels, more.labels]), s.val.spec,
+        s.val.image_column, s.val.label_column,
+    )  # fmt: skip
+    print("development split per class:", val.class_counts(), flush=True)
+    return Splits(s.train_ds, s.image_column, s.label_column, s.train, val, s.test)
+
+
+class Chain(MixedProvider):
+    """A label-conditioned GAN draws an image, the pair GAN varies it (a probe, not a library provider)."""
+
+    def __init__(self, parts, weights=None) -> None:
+        super().__init__(parts, weights)
+        self.label, self.pair = parts
+
+    @property
+    def content_hash(self) -> str:
+        return "chain-" + super().content_hash
+
+    def __reduce__(self):
+        return (Chain, (self.parts,))
+
+    def sample(self, labels, *, seed=0, batch_size=256):
+        return self.pair.vary(self.label.sample(labels, seed=seed, batch_size=batch_size), seed=seed + 1)
+
+    def synthesize(self, labels, pool, pool_labels, seed, batch_size=256):
+        return self.sample(labels, seed=seed, batch_size=batch_size)
+
+
+def chained_provider(recipe, splits, out, progress, log, gan_seed=None):
+    pair, source = synthetic._gan(recipe, splits, out, progress, log, gan_seed)
+    label, _ = synthetic._gan(mixed_recipe(recipe), splits, out / "mix", progress, log, gan_seed)
+    share = recipe.synthetic.mix_share
+    return mix(pair, Chain((label, pair)), weights=[1 - share, share]), f"{source}; chain probe"
+
+
+def ensemble_of(k: int):
+    def provider(recipe, splits, out, progress, log, gan_seed=None):
+        seeds = [gan_seed + 2 * i for i in range(k)]
+        pairs = [synthetic._gan(recipe, splits, out, progress, log, s)[0] for s in seeds]
+        labels = [synthetic._gan(mixed_recipe(recipe), splits, out / "mix", progress, log, s)[0] for s in seeds]
+        return mix(*pairs, *labels), f"ensemble of GAN seeds {seeds}, pair and label GANs in equal shares"
+
+    return provider
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--recipe", default="recipes/balance-mnist-pair.toml")
+    ap.add_argument("--out", required=True, help="output_dir of the run")
+    ap.add_argument("--dev", action="store_true", help="the development split as the validation split")
+    ap.add_argument("--chain", action="store_true")
+    ap.add_argument("--ensemble", type=int, default=0, metavar="K")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    a = ap.parse_args()
+    if a.dev:
+        runner.build_splits = dev_splits
+    if a.chain:
+        runner.get_provider = chained_provider
+    elif a.ensemble:
+        runner.get_provider = ensemble_of(a.ensemble)
+    arms = 'arms=["elastic","gan+elastic"]'
+    recipe = load_recipe(a.recipe, [f"output_dir={a.out}", arms, *a.set])
+    runner.run_recipe(recipe, progress=False)
+
+
+if __name__ == "__main__":
+    main()
