@@ -21,6 +21,8 @@ GANs of seeds s, s+2, ..., s+2(K-1) of both kinds, all in equal shares).
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-chain --chain
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-ens3 --ensemble 3
 
+    python benchmarks/pair_variants.py --summarize base=runs/pv/base dev-base=runs/pv/dev-base ...
+
 Each run writes its report (``report.json``, ``report.md``) to ``--out``; GANs and classifier runs are cached
 there (copy another run's ``gan*``, ``mix`` and ``classifier-runs`` folders in to reuse them). Results:
 benchmarks/results/ABLATIONS.md, "Volume, fresh samples, chains and ensembles".
@@ -29,6 +31,7 @@ benchmarks/results/ABLATIONS.md, "Volume, fresh samples, chains and ensembles".
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -103,15 +106,71 @@ def ensemble_of(k: int):
     return provider
 
 
+def _diffs(run_dir: str) -> dict[tuple[int, int], tuple[float, float]]:
+    """(GAN seed, classifier seed) -> points of (validation, test) balanced accuracy, gan+elastic - elastic."""
+    res = json.loads((Path(run_dir) / "report.json").read_text())["results"]
+    base = {r["seed"]: r for r in res["elastic"]}
+    return {
+        (r["gan_seed"], r["seed"]): tuple(
+            100 * (r[s]["balanced_accuracy"] - base[r["seed"]][s]["balanced_accuracy"]) for s in ("validation", "test")
+        )
+        for r in res["gan+elastic"]
+    }
+
+
+def summarize(named: list[str]) -> str:
+    """A markdown table: per run, gan+elastic - elastic on its validation (or development) split and on test,
+    paired 95 % t-intervals over its (GAN seed, classifier seed) pairs."""
+    from ganaug.stats import paired_ci
+
+    lines = [
+        "| run | pairs | Δ validation or development [95 % CI] | Δ test [95 % CI] |",
+        "|---|---|---|---|",
+    ]
+    for item in named:
+        name, run_dirs = item.split("=", 1)  # several runs (e.g. one per GAN seed): DIR,DIR,...
+        d = np.array([v for run_dir in run_dirs.split(",") for v in _diffs(run_dir).values()])
+        cells = []
+        for col in d.T:
+            m, lo, hi = paired_ci(col.tolist())
+            cells.append(f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+        lines.append(f"| {name} | {len(d)} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+def paired(a: str, b: str) -> str:
+    """``b`` − ``a`` (each NAME=DIR[,DIR...]) on the same (GAN seed, classifier seed) pairs, validation and test."""
+    from ganaug.stats import paired_ci
+
+    runs = []
+    for item in (a, b):
+        name, run_dirs = item.split("=", 1)
+        runs.append((name, {k: v for run_dir in run_dirs.split(",") for k, v in _diffs(run_dir).items()}))
+    (na, da), (nb, db) = runs
+    keys = sorted(set(da) & set(db))
+    cells = []
+    for i in (0, 1):
+        m, lo, hi = paired_ci([db[k][i] - da[k][i] for k in keys])
+        cells.append(f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+    return f"| {nb} − {na} | {len(keys)} | {cells[0]} | {cells[1]} |"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--recipe", default="recipes/balance-mnist-pair.toml")
-    ap.add_argument("--out", required=True, help="output_dir of the run")
+    ap.add_argument("--out", help="output_dir of the run")
     ap.add_argument("--dev", action="store_true", help="the development split as the validation split")
     ap.add_argument("--chain", action="store_true")
     ap.add_argument("--ensemble", type=int, default=0, metavar="K")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    ap.add_argument("--summarize", nargs="+", metavar="NAME=DIR[,DIR]", help="table of finished runs")
+    ap.add_argument("--paired", nargs=2, metavar="NAME=DIR[,DIR]", help="second minus first, paired")
     a = ap.parse_args()
+    if a.summarize or a.paired:
+        print(summarize(a.summarize) if a.summarize else paired(*a.paired))
+        return
+    if not a.out:
+        ap.error("--out is required to run a variant")
     if a.dev:
         runner.build_splits = dev_splits
     if a.chain:
