@@ -322,6 +322,11 @@ def _check_recipe(r: Recipe) -> None:
             ) from None
         if not 0 < value <= 1:
             raise ConfigError(f"synthetic.sampling_strategy = {strategy!r}: a float must be in (0, 1]")
+    if r.synthetic.target_scale != 1.0 and r.synthetic.mode != "balance":
+        raise ConfigError(
+            f"synthetic.target_scale = {r.synthetic.target_scale} scales what mode = 'balance' adds; with mode = "
+            f"{r.synthetic.mode!r} set synthetic.ratio instead"
+        )
     if r.synthetic.target_per_class > 0 and r.synthetic.target_scale != 1.0:
         raise ConfigError(
             f"synthetic.target_per_class = {r.synthetic.target_per_class} sets every class's total, and "

@@ -411,5 +411,7 @@ def test_target_scale_fills_the_picked_classes_past_the_majority_and_nothing_els
     assert scaled_targets([450, 5], "auto", 0.01, provider) == {1: 5}  # a class never loses rows
     with pytest.raises(ConfigError, match="set one of them"):
         recipe_from_dict({"synthetic": {"target_scale": 2.0, "target_per_class": 100}})
+    with pytest.raises(ConfigError, match="set synthetic.ratio instead"):
+        recipe_from_dict({"synthetic": {"target_scale": 2.0, "mode": "augment"}})
     with pytest.raises(ConfigError, match=r"synthetic.target_scale = 0.0 is out of range"):
         recipe_from_dict({"synthetic": {"target_scale": 0.0}})
