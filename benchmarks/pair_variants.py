@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,19 +61,16 @@ def dev_splits(data, experiment) -> Splits:
         if y in rare and bytes(x.numpy().tobytes()) not in used
     ]
     more = subset(pool, np.asarray(extra, dtype=np.int64))
-    val = type(s.val)(
-        torch.cat([s.val.images, more.images]), torch.cat([s.val.labels, more.labels]), s.val.spec,
-        s.val.image_column, s.val.label_column,
-    )  # fmt: skip
+    val = replace(s.val, images=torch.cat([s.val.images, more.images]), labels=torch.cat([s.val.labels, more.labels]))
     print("development split per class:", val.class_counts(), flush=True)
-    return Splits(s.train_ds, s.image_column, s.label_column, s.train, val, s.test)
+    return replace(s, val=val)
 
 
 class Chain(MixedProvider):
     """A label-conditioned GAN draws an image, the pair GAN varies it (a probe, not a library provider)."""
 
-    def __init__(self, parts, weights=None) -> None:
-        super().__init__(parts, weights)
+    def __init__(self, parts) -> None:
+        super().__init__(parts)
         self.label, self.pair = parts
 
     @property
@@ -118,40 +116,38 @@ def _diffs(run_dir: str) -> dict[tuple[int, int], tuple[float, float]]:
     }
 
 
+def _named(item: str) -> tuple[str, dict[tuple[int, int], tuple[float, float]]]:
+    """NAME=DIR[,DIR...] (several runs, e.g. one per GAN seed) -> (NAME, their pairs' differences)."""
+    name, run_dirs = item.split("=", 1)
+    return name, {k: v for run_dir in run_dirs.split(",") for k, v in _diffs(run_dir).items()}
+
+
+def _ci_cell(diffs: list[float]) -> str:
+    from ganaug.stats import paired_ci
+
+    m, lo, hi = paired_ci(diffs)
+    return f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
 def summarize(named: list[str]) -> str:
     """A markdown table: per run, gan+elastic - elastic on its validation (or development) split and on test,
     paired 95 % t-intervals over its (GAN seed, classifier seed) pairs."""
-    from ganaug.stats import paired_ci
-
     lines = [
         "| run | pairs | Δ validation or development [95 % CI] | Δ test [95 % CI] |",
         "|---|---|---|---|",
     ]
     for item in named:
-        name, run_dirs = item.split("=", 1)  # several runs (e.g. one per GAN seed): DIR,DIR,...
-        d = np.array([v for run_dir in run_dirs.split(",") for v in _diffs(run_dir).values()])
-        cells = []
-        for col in d.T:
-            m, lo, hi = paired_ci(col.tolist())
-            cells.append(f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+        name, d = _named(item)
+        cells = [_ci_cell([v[i] for v in d.values()]) for i in (0, 1)]
         lines.append(f"| {name} | {len(d)} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)
 
 
 def paired(a: str, b: str) -> str:
     """``b`` − ``a`` (each NAME=DIR[,DIR...]) on the same (GAN seed, classifier seed) pairs, validation and test."""
-    from ganaug.stats import paired_ci
-
-    runs = []
-    for item in (a, b):
-        name, run_dirs = item.split("=", 1)
-        runs.append((name, {k: v for run_dir in run_dirs.split(",") for k, v in _diffs(run_dir).items()}))
-    (na, da), (nb, db) = runs
+    (na, da), (nb, db) = _named(a), _named(b)
     keys = sorted(set(da) & set(db))
-    cells = []
-    for i in (0, 1):
-        m, lo, hi = paired_ci([db[k][i] - da[k][i] for k in keys])
-        cells.append(f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+    cells = [_ci_cell([db[k][i] - da[k][i] for k in keys]) for i in (0, 1)]
     return f"| {nb} − {na} | {len(keys)} | {cells[0]} | {cells[1]} |"
 
 
