@@ -233,6 +233,32 @@ def test_parallel_classifier_runs_give_the_sequential_results(tmp_path):
             assert a["validation"]["balanced_accuracy"] == pytest.approx(b["validation"]["balanced_accuracy"], abs=0)
 
 
+def test_in_process_classifier_runs_train_on_one_thread_like_the_workers(tmp_path, monkeypatch):
+    """``jobs = 1`` trains in the caller's process on one intra-op thread, as each worker of ``jobs = 2`` does (CPU
+    kernels can split sums by thread count, which moved a 90:1 run by 0.09 points), and gives the caller its own
+    thread count back."""
+    import torch
+
+    import ganaug.runner as runner
+
+    seen = []
+    real_train = runner.train_classifier
+
+    def recording(**kw):
+        seen.append(torch.get_num_threads())
+        return real_train(**kw)
+
+    monkeypatch.setattr(runner, "train_classifier", recording)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        run_recipe(recipe_from_dict({**TINY, "arms": ["real"], "output_dir": str(tmp_path / "one")}), progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 1]  # both seeds
+
+
 def test_every_registered_arm_builds_valid_classifier_inputs(small_ds):
     """The arm registry is the one place an arm is defined: every entry builds a classifier config and rows."""
     import torch
