@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
-import os
 import platform
-import sys
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -25,6 +21,7 @@ from typing import Any
 import torch
 
 from ._io import atomic_replace_dir, atomic_write_json, ensure_writable_dir
+from ._parallel import fit_runs, workers
 from .arms import ARMS, classifier_inputs, uses_gan
 from .checkpoint import library_versions
 from .classify import evaluate, predict_proba, train_classifier
@@ -164,14 +161,16 @@ def _run_arms(
     slots, jobs, filter_pass_rate = _plan_runs(recipe, splits, gans, cache)
     c = recipe.classifier
     evaluation = {"test": splits.test, "validation": splits.val if len(splits.val) else None}
-    n_workers = _workers(c.jobs, len(jobs), c.accelerator)
+    n_workers = workers(c.jobs, len(jobs), c.accelerator)
     bar = None
     if progress and jobs:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(jobs), desc=f"classifiers ({n_workers} at a time)", unit="run")
     fitted: dict[int, dict[str, Any]] = {}
-    with closing(_fit_runs(jobs, evaluation, n_workers)) as runs:  # an error here still shuts the pool down
+    with closing(
+        fit_runs(_fit_and_evaluate, jobs, evaluation, n_workers)
+    ) as runs:  # an error here still shuts the pool down
         for index, row, rate in runs:
             name, path, _ = slots[index]
             fitted[index] = row
@@ -231,52 +230,6 @@ def _plan_runs(recipe: Recipe, splits: Splits, gans: list[GanRun], cache: Path |
     return slots, jobs, filter_pass_rate
 
 
-def _fit_runs(jobs, evaluation: dict[str, Any], n_workers: int) -> Iterator[tuple[int, dict[str, Any], Any]]:
-    """Train and evaluate ``jobs`` (from ``_plan_runs``), yielding (slot index, result row, pass rate) as runs
-    finish.
-
-    A run's rows (real + synthetic images) are built just before it is queued, so memory holds a few runs' rows
-    at a time. With ``n_workers`` > 1 the runs go to that many single-threaded worker processes (small CNNs use
-    two cores better as two runs than as one run with two threads); on an error the queued runs are cancelled.
-
-    A CPU run trains on one intra-op thread in the caller's process too: CPU kernels may split their sums by thread
-    count (seen on a machine with AVX-512: 93.64 % with one thread, 93.73 % with two, same seed), so the numbers
-    are the same whatever ``jobs`` and the machine's core count."""
-    if n_workers == 1:
-        for index, inputs, kw, rate in jobs:
-            threads = torch.get_num_threads()
-            if kw["accelerator"] == "cpu":
-                torch.set_num_threads(1)
-            try:
-                row = _fit_and_evaluate(inputs=inputs(), **kw, **evaluation)
-            finally:
-                torch.set_num_threads(threads)
-            yield index, row, rate
-        return
-    # fork (Linux) needs no main-module guard in the caller's script; one intra-op thread per worker keeps a
-    # forked child out of the parent's OpenMP pool. Elsewhere spawn, torch's own choice there.
-    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=torch.set_num_threads, initargs=(1,))
-    pending: dict[Future, tuple[int, Any]] = {}
-    try:
-        for index, inputs, kw, rate in jobs:
-            while len(pending) >= 2 * n_workers:  # one queued behind each running run: no worker waits
-                yield from _collect(pending)
-            pending[pool.submit(_fit_and_evaluate, inputs=inputs(), **kw, **evaluation)] = (index, rate)
-        while pending:
-            yield from _collect(pending)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _collect(pending: dict[Future, tuple[int, Any]]) -> Iterator[tuple[int, dict[str, Any], Any]]:
-    """Wait for at least one of ``pending``; remove and yield every finished one."""
-    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-    for future in finished:
-        index, rate = pending.pop(future)
-        yield index, future.result(), rate
-
-
 def _cache_base(recipe: Recipe, splits: Splits) -> dict[str, Any]:
     """What every classifier run of ``recipe`` depends on, whatever its arm and seed: the settings, the data,
     the library versions and the device the classifiers run on (a run on another device or torch release is
@@ -327,16 +280,6 @@ def _read_cached(path: Path | None) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return entry if isinstance(entry, dict) and isinstance(entry.get("row"), dict) else None
-
-
-def _workers(jobs: int, runs: int, accelerator: str) -> int:
-    """Worker processes for ``runs`` classifier runs: ``jobs``, or one per CPU core when it is 0; one on an
-    accelerator (the device is the parallelism there)."""
-    if accelerator != "cpu":
-        return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    wanted = jobs or cores
-    return max(1, min(wanted, runs))
 
 
 def _fit_and_evaluate(
