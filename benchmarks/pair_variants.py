@@ -20,6 +20,8 @@ GANs of seeds s, s+2, ..., s+2(K-1) of both kinds, all in equal shares).
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-steps --set gan.steps=6000
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-chain --chain
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-ens3 --ensemble 3
+    python benchmarks/pair_variants.py --dev --out runs/pv/dev-rs0.875 --set classifier.real_share=0.875
+    python benchmarks/pair_variants.py --dev --out runs/pv/dev-mix0.25 --set synthetic.mix_share=0.25
 
     python benchmarks/pair_variants.py --summarize base=runs/pv/base dev-base=runs/pv/dev-base ...
 
