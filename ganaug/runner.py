@@ -168,9 +168,8 @@ def _run_arms(
 
         bar = tqdm(total=len(jobs), desc=f"classifiers ({n_workers} at a time)", unit="run")
     fitted: dict[int, dict[str, Any]] = {}
-    with closing(
-        fit_runs(_fit_and_evaluate, jobs, evaluation, n_workers)
-    ) as runs:  # an error here still shuts the pool down
+    # closing(): an error here still shuts the worker pool down
+    with closing(fit_runs(_fit_and_evaluate, jobs, evaluation, n_workers)) as runs:
         for index, row, rate in runs:
             name, path, _ = slots[index]
             fitted[index] = row
