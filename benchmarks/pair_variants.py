@@ -8,10 +8,11 @@ images of a class has no such split: it is for choosing the recipe's settings he
 split is untouched in both modes, so each variant is run twice: with ``--dev`` (the choice) and without (the
 recipe's own report, validation and test).
 
-Variants are recipe overrides (``--set``), except two that no recipe setting expresses:
+Variants are recipe overrides (``--set``), except three that no recipe setting expresses:
 ``--chain`` (the pair GAN also varies the label GAN's images: half the synthetic rows are the pair GAN's variants
-of real images, half its variants of label-GAN samples) and ``--ensemble K`` (recipe GAN seed s stands for the
-GANs of seeds s, s+2, ..., s+2(K-1) of both kinds, all in equal shares).
+of real images, half its variants of label-GAN samples), ``--ensemble K`` (recipe GAN seed s stands for the
+GANs of seeds s, s+2, ..., s+2(K-1) of both kinds, all in equal shares) and ``--bootstrap K`` (the label GAN of
+the mix is trained on the training set plus K of the pair GAN's variants of each rare class's images).
 
     python benchmarks/pair_variants.py --out runs/pv/base
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-base
@@ -20,6 +21,7 @@ GANs of seeds s, s+2, ..., s+2(K-1) of both kinds, all in equal shares).
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-steps --set gan.steps=6000
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-chain --chain
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-ens3 --ensemble 3
+    python benchmarks/pair_variants.py --dev --out runs/pv/dev-boot95 --bootstrap 95
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-rs0.875 --set classifier.real_share=0.875
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-mix0.25 --set synthetic.mix_share=0.25
 
@@ -27,7 +29,7 @@ GANs of seeds s, s+2, ..., s+2(K-1) of both kinds, all in equal shares).
 
 Each run writes its report (``report.json``, ``report.md``) to ``--out``; GANs and classifier runs are cached
 there (copy another run's ``gan*``, ``mix`` and ``classifier-runs`` folders in to reuse them). Results:
-benchmarks/results/ABLATIONS.md, "Volume, fresh samples, chains and ensembles".
+benchmarks/results/ABLATIONS.md, "Volume, fresh samples, ..." and the subsections after it.
 """
 
 from __future__ import annotations
@@ -106,6 +108,28 @@ def ensemble_of(k: int):
     return provider
 
 
+def bootstrapped(per_class: int):
+    """The label GAN of the mix learns each rare class from its real images plus ``per_class`` of the pair GAN's
+    variants of them (a learned counterpart of ``real_augment``); the mix is the pair GAN and that label GAN."""
+
+    def provider(recipe, splits, out, progress, log, gan_seed=None):
+        pair, source = synthetic._gan(recipe, splits, out, progress, log, gan_seed)
+        seed = recipe.gan.seed if gan_seed is None else gan_seed
+        train, picked = splits.train, []
+        for c in splits.minority:
+            rows = torch.nonzero(train.labels == c).flatten()
+            picked.append(rows.repeat(-(-per_class // len(rows)))[:per_class])
+        src = torch.cat(picked)
+        variants = pair.vary(train.images[src], seed=10_000 + seed)
+        labels = torch.cat([train.labels, train.labels[src]])
+        more = replace(splits, train=replace(train, images=torch.cat([train.images, variants]), labels=labels))
+        label, _ = synthetic._gan(mixed_recipe(recipe), more, out / "mix-boot", progress, log, seed)
+        share = recipe.synthetic.mix_share
+        return mix(pair, label, weights=[1 - share, share]), f"{source}; bootstrapped label GAN ({per_class})"
+
+    return provider
+
+
 def _diffs(run_dir: str) -> dict[tuple[int, int], tuple[float, float]]:
     """(GAN seed, classifier seed) -> points of (validation, test) balanced accuracy, gan+elastic - elastic."""
     res = json.loads((Path(run_dir) / "report.json").read_text())["results"]
@@ -160,6 +184,7 @@ def main() -> None:
     ap.add_argument("--dev", action="store_true", help="the development split as the validation split")
     ap.add_argument("--chain", action="store_true")
     ap.add_argument("--ensemble", type=int, default=0, metavar="K")
+    ap.add_argument("--bootstrap", type=int, default=0, metavar="K", help="see the module")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     ap.add_argument("--summarize", nargs="+", metavar="NAME=DIR[,DIR]", help="table of finished runs")
     ap.add_argument("--paired", nargs=2, metavar="NAME=DIR[,DIR]", help="second minus first, paired")
@@ -175,6 +200,8 @@ def main() -> None:
         runner.get_provider = chained_provider
     elif a.ensemble:
         runner.get_provider = ensemble_of(a.ensemble)
+    elif a.bootstrap:
+        runner.get_provider = bootstrapped(a.bootstrap)
     arms = 'arms=["elastic","gan+elastic"]'
     recipe = load_recipe(a.recipe, [f"output_dir={a.out}", arms, *a.set])
     runner.run_recipe(recipe, progress=False)
