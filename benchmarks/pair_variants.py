@@ -91,11 +91,16 @@ class Chain(MixedProvider):
         return self.sample(labels, seed=seed, batch_size=batch_size)
 
 
+def _with_share(recipe, pair, other) -> MixedProvider:
+    """The pair GAN and ``other`` mixed as the recipe's ``get_provider`` mixes them: ``mix_share`` from ``other``."""
+    share = recipe.synthetic.mix_share
+    return mix(pair, other, weights=[1 - share, share])
+
+
 def chained_provider(recipe, splits, out, progress, log, gan_seed=None):
     pair, source = synthetic._gan(recipe, splits, out, progress, log, gan_seed)
     label, _ = synthetic._gan(mixed_recipe(recipe), splits, out / "mix", progress, log, gan_seed)
-    share = recipe.synthetic.mix_share
-    return mix(pair, Chain((label, pair)), weights=[1 - share, share]), f"{source}; chain probe"
+    return _with_share(recipe, pair, Chain((label, pair))), f"{source}; chain probe"
 
 
 def ensemble_of(k: int):
@@ -124,8 +129,7 @@ def bootstrapped(per_class: int):
         labels = torch.cat([train.labels, train.labels[src]])
         more = replace(splits, train=replace(train, images=torch.cat([train.images, variants]), labels=labels))
         label, _ = synthetic._gan(mixed_recipe(recipe), more, out / "mix-boot", progress, log, seed)
-        share = recipe.synthetic.mix_share
-        return mix(pair, label, weights=[1 - share, share]), f"{source}; bootstrapped label GAN ({per_class})"
+        return _with_share(recipe, pair, label), f"{source}; bootstrapped label GAN ({per_class})"
 
     return provider
 
