@@ -3,7 +3,8 @@
 The recipe's own validation split holds 50 images per class: enough for the gain guard, too few to rank variants
 a few tenths of a point apart. With ``--dev`` the run's validation split becomes a development split: the
 recipe's validation rows plus every pool image of a rare class that is in neither training nor validation
-(445 more of each rare digit at 90:1; the majority classes have none to spare and keep their 50). A user with 5
+(445 more of each rare digit at 90:1; the majority classes have none to spare and keep their 50; with equal
+classes, e.g. ``--recipe`` of a 20-per-class split, every class is rare and gains its 430). A user with 5
 images of a class has no such split: it is for choosing the recipe's settings here, not for the guard. The test
 split is untouched in both modes, so each variant is run twice: with ``--dev`` (the choice) and without (the
 recipe's own report, validation and test).
@@ -13,6 +14,9 @@ Variants are recipe overrides (``--set``), except three that no recipe setting e
 of real images, half its variants of label-GAN samples), ``--ensemble K`` (recipe GAN seed s stands for the
 GANs of seeds s, s+2, ..., s+2(K-1) of both kinds, all in equal shares) and ``--bootstrap K`` (the label GAN of
 the mix is trained on the training set plus K of the pair GAN's variants of each rare class's images).
+``--pair-constant NAME=VALUE`` sets one of ``ganaug.pair``'s module constants (the field's ``GRID``, its
+``FIELD_BOUND``) for the run: the GAN's cache key does not see them, so run such a variant into its own
+``--out`` and copy in no ``gan*`` folder of another run.
 
     python benchmarks/pair_variants.py --out runs/pv/base
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-base
@@ -24,6 +28,7 @@ the mix is trained on the training set plus K of the pair GAN's variants of each
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-boot95 --bootstrap 95
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-rs0.875 --set classifier.real_share=0.875
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-mix0.25 --set synthetic.mix_share=0.25
+    python benchmarks/pair_variants.py --dev --out runs/pv/dev-grid5 --pair-constant GRID=5
 
     python benchmarks/pair_variants.py --summarize base=runs/pv/base dev-base=runs/pv/dev-base ...
 
@@ -45,6 +50,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import ganaug.pair as pairgan  # noqa: E402
 import ganaug.runner as runner  # noqa: E402
 import ganaug.synthetic as synthetic  # noqa: E402
 from ganaug.data import load_images, resolve_dataset  # noqa: E402
@@ -58,7 +64,7 @@ def dev_splits(data, experiment) -> Splits:
     s = build_splits(data, experiment)
     pool = load_images(resolve_dataset(data.source, data.train_split), s.image_column, s.label_column)
     used = {bytes(x.numpy().tobytes()) for x in torch.cat([s.train.images, s.val.images])}
-    rare = set(s.minority)
+    rare = set(s.minority) or set(range(s.spec.num_classes))  # equal classes (20 per class): every class is rare
     extra = [
         i
         for i, (x, y) in enumerate(zip(pool.images, pool.labels.tolist(), strict=True))
@@ -190,6 +196,9 @@ def main() -> None:
     ap.add_argument("--ensemble", type=int, default=0, metavar="K")
     ap.add_argument("--bootstrap", type=int, default=0, metavar="K", help="see the module")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    ap.add_argument(
+        "--pair-constant", action="append", default=[], metavar="NAME=VALUE", help="e.g. GRID=5: see the module"
+    )
     ap.add_argument("--summarize", nargs="+", metavar="NAME=DIR[,DIR]", help="table of finished runs")
     ap.add_argument("--paired", nargs=2, metavar="NAME=DIR[,DIR]", help="second minus first, paired")
     a = ap.parse_args()
@@ -200,6 +209,11 @@ def main() -> None:
         ap.error("--out is required to run a variant")
     if a.dev:
         runner.build_splits = dev_splits
+    for item in a.pair_constant:
+        name, value = item.split("=", 1)
+        if not isinstance(getattr(pairgan, name, None), (int, float)):
+            ap.error(f"--pair-constant {item}: ganaug.pair has no numeric constant {name!r}")
+        setattr(pairgan, name, type(getattr(pairgan, name))(float(value)))
     if a.chain:
         runner.get_provider = chained_provider
     elif a.ensemble:
