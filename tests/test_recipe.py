@@ -12,7 +12,9 @@ from ganaug.recipe import load_recipe, recipe_from_dict
 from ganaug.runner import run_recipe
 
 
-@pytest.mark.parametrize("name", ["balance-mnist", "balance-mnist-pair", "lowdata-mnist", "pretrain-mnist-mini"])
+@pytest.mark.parametrize(
+    "name", ["balance-mnist", "balance-mnist-pair", "lowdata-mnist", "lowdata-mnist-pair", "pretrain-mnist-mini"]
+)
 def test_shipped_recipes_validate(name):
     r = load_recipe(f"recipes/{name}.toml")
     assert r.name == name and r.output_dir == f"runs/{name}"
