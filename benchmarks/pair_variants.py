@@ -1,4 +1,4 @@
-"""Variants of the pair-GAN recipe at 90:1 (issue 12), chosen on a development split, never on the test split.
+"""Variants of the pair-GAN recipes (issue 12), chosen on a development split, never on the test split.
 
 The recipe's own validation split holds 50 images per class: enough for the gain guard, too few to rank variants
 a few tenths of a point apart. With ``--dev`` the run's validation split becomes a development split: the
@@ -210,10 +210,13 @@ def main() -> None:
     if a.dev:
         runner.build_splits = dev_splits
     for item in a.pair_constant:
-        name, value = item.split("=", 1)
+        name, _, value = item.partition("=")
         if not isinstance(getattr(pairgan, name, None), (int, float)):
-            ap.error(f"--pair-constant {item}: ganaug.pair has no numeric constant {name!r}")
-        setattr(pairgan, name, type(getattr(pairgan, name))(float(value)))
+            ap.error(f"--pair-constant {item}: ganaug.pair has no numeric constant {name!r} (NAME=VALUE, e.g. GRID=5)")
+        try:
+            setattr(pairgan, name, type(getattr(pairgan, name))(float(value)))
+        except ValueError:
+            ap.error(f"--pair-constant {item}: {value!r} is not a number")
     if a.chain:
         runner.get_provider = chained_provider
     elif a.ensemble:
