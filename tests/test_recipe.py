@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import datasets
 import numpy as np
@@ -11,10 +12,10 @@ from ganaug.errors import ConfigError, ConfigTypeError
 from ganaug.recipe import load_recipe, recipe_from_dict
 from ganaug.runner import run_recipe
 
+RECIPES = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "recipes").glob("*.toml"))
 
-@pytest.mark.parametrize(
-    "name", ["balance-mnist", "balance-mnist-pair", "lowdata-mnist", "lowdata-mnist-pair", "pretrain-mnist-mini"]
-)
+
+@pytest.mark.parametrize("name", RECIPES)
 def test_shipped_recipes_validate(name):
     r = load_recipe(f"recipes/{name}.toml")
     assert r.name == name and r.output_dir == f"runs/{name}"
