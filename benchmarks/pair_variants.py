@@ -9,14 +9,26 @@ images of a class has no such split: it is for choosing the recipe's settings he
 split is untouched in both modes, so each variant is run twice: with ``--dev`` (the choice) and without (the
 recipe's own report, validation and test).
 
-Variants are recipe overrides (``--set``), except three that no recipe setting expresses:
+Variants are recipe overrides (``--set``), except those that no recipe setting expresses:
 ``--chain`` (the pair GAN also varies the label GAN's images: half the synthetic rows are the pair GAN's variants
 of real images, half its variants of label-GAN samples), ``--ensemble K`` (recipe GAN seed s stands for the
 GANs of seeds s, s+2, ..., s+2(K-1) of both kinds, all in equal shares) and ``--bootstrap K`` (the label GAN of
 the mix is trained on the training set plus K of the pair GAN's variants of each rare class's images).
-``--pair-constant NAME=VALUE`` sets one of ``ganaug.pair``'s module constants (the field's ``GRID``, its
-``FIELD_BOUND``) for the run: the GAN's cache key does not see them, so run such a variant into its own
-``--out`` and copy in no ``gan*`` folder of another run.
+``--recon W`` adds BicycleGAN's conditional-VAE branch to the pair GAN (an encoder q(z | x', x) of a real
+pair; G(z_q, x) must redraw the partner x' under an L1 loss of weight W, with a KL term of weight W/1000 pulling
+q to the prior), so G's noise spans the registrations between real same-class pairs as well as what fools D; the
+cache key does not see it. Two probes change only how the trained pair GAN is applied, so a run may copy in the
+shipped run's ``gan*`` folders: ``--z-scale S`` multiplies its noise by S (S > 1 reaches further into the
+bounded warps' range, S < 1 stays nearer their middle) and ``--iterate K`` varies each image K times in a row
+(a variant of a variant, with fresh noise each time). ``--guide`` conditions the pair GAN on two images of a
+class: G warps a source x given a second image x2 of its class (its guide), D judges a third image x3 against
+(x, x2), trained on triplets of the teaching classes; a rare image is then varied with one of its class's other
+images as guide. ``--teach-all`` trains the pair GAN on pairs of every class with 2 images or more, the rare
+classes' 5 included (each class drawn alike). Both change the GAN, which the cache key does not see.
+``--pair-constant NAME=VALUE`` sets one of
+``ganaug.pair``'s module constants (the field's ``GRID``, its ``FIELD_BOUND``) for the run: the GAN's cache key
+does not see them either. Run such a variant into its own ``--out`` and copy in no ``gan*`` folder of another
+run.
 
     python benchmarks/pair_variants.py --out runs/pv/base
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-base
@@ -47,6 +59,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -140,6 +154,161 @@ def bootstrapped(per_class: int):
     return provider
 
 
+_RECON: dict[str, object] = {}  # the --recon probe's state: weight, the last real pair drawn, the branch's loss
+
+
+class ReconPairGenerator(pairgan.PairGenerator):
+    """The pair generator with an encoder q(z | x', x) (``--recon``). In training, each forward also redraws the
+    last real pair's partner from its source through q and stores that loss for ``recon_generator_loss``."""
+
+    def __init__(self, spec, cfg) -> None:
+        super().__init__(spec, cfg)
+        w, h, wd = cfg.g_width, spec.height // 4, spec.width // 4
+        self.q = nn.Sequential(
+            nn.Conv2d(2 * spec.channels, w, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(w, 2 * w, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Linear(2 * w * h * wd, 2 * cfg.z_dim),
+        )
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        pair = _RECON.get("pair")
+        if self.training and torch.is_grad_enabled() and pair is not None:
+            partner, source = pair
+            mu, logvar = self.q(torch.cat([source, partner], 1)).chunk(2, 1)
+            logvar = logvar.clamp(-8, 8)
+            zq = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+            l1 = (pairgan.warp(source, *self.params(zq, source)) - partner).abs().mean()
+            kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
+            w = float(_RECON["weight"])
+            _RECON["loss"] = w * l1 + w / 1000 * kl
+        return super().forward(z, x)
+
+
+def recon_probe(weight: float) -> None:
+    """Patch the pair GAN's generator, its batches and G's loss for ``--recon``."""
+    import ganaug.losses as losses
+
+    _RECON["weight"] = weight
+    draw, g_loss = pairgan.PairBatches.draw, losses.generator_loss
+
+    def remembered(self, g, device):
+        partner, source = draw(self, g, device)
+        _RECON["pair"] = (partner, source)
+        return partner, source
+
+    def with_recon(*args, **kwargs):
+        loss = g_loss(*args, **kwargs)
+        extra = _RECON.pop("loss", None)
+        return loss if extra is None else loss + extra
+
+    pairgan.PairGenerator = ReconPairGenerator
+    pairgan.PairBatches.draw = remembered
+    losses.generator_loss = with_recon
+
+
+class GuidedPairGenerator(pairgan.PairGenerator):
+    """G(z, [x, x2]) for ``--guide``: the warp of x is computed from x and a second image x2 of its class (its
+    guide); only x is warped. A one-image condition is its own guide (the training sample grid)."""
+
+    def __init__(self, spec, cfg) -> None:
+        super().__init__(spec, cfg)
+        self.enc[0] = nn.Conv2d(2 * spec.channels, cfg.g_width, 4, 2, 1)
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        c = self.spec.channels
+        cond = x if x.shape[1] == 2 * c else torch.cat([x, x], 1)
+        return pairgan.warp(cond[:, :c], *self.params(z, cond))
+
+
+class GuidedPairDiscriminator(pairgan.PairDiscriminator):
+    """D(x3, [x, x2]) for ``--guide``: a third image of the class against the source and guide it comes with."""
+
+    def __init__(self, spec, cfg) -> None:
+        super().__init__(spec, cfg)
+        self.net[0] = spectral_norm(nn.Conv2d(3 * spec.channels, cfg.d_width, 4, 2, 1))
+
+    def forward(self, images: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
+        if sources.shape[1] == images.shape[1]:
+            sources = torch.cat([sources, sources], 1)
+        return self.net(torch.cat([sources, images], 1)).squeeze(1)
+
+
+def guided_draw(self, g, device):
+    """Triplets of three different images of a teaching class: (partner, [source, guide])."""
+    n = self.batch_size
+    pick = torch.randint(len(self.classes), (n,), generator=g)
+    i, j, k = (torch.empty(n, dtype=torch.long) for _ in range(3))
+    for c, rows in enumerate(self.by_class):
+        m = pick == c
+        count, size = int(m.sum()), len(rows)
+        if count:
+            a = torch.randint(size, (count,), generator=g)
+            o1 = torch.randint(size - 1, (count,), generator=g)
+            o2 = torch.randint(size - 2, (count,), generator=g)
+            o2 = o2 + (o2 >= o1).long()  # o2 != o1, so the three rows differ
+            i[m], j[m], k[m] = rows[a], rows[(a + 1 + o1) % size], rows[(a + 1 + o2) % size]
+    as_float = lambda rows: self.images[rows].to(device, torch.float32) / 127.5 - 1.0  # noqa: E731
+    partner = pairgan.random_affine(as_float(k), g, **pairgan.PARTNER_AFFINE)
+    return partner, torch.cat([as_float(i), as_float(j)], 1)
+
+
+def guided_synthesize(self, labels, pool, pool_labels, seed, batch_size=256):
+    """``Provider.synthesize`` under ``--guide``: each variant's source and guide are two different pool images of
+    its label (the same image where the pool holds only one)."""
+    if not self.image_conditioned:
+        return self.sample(labels, seed=seed, batch_size=batch_size)
+    g = torch.Generator().manual_seed(int(seed))
+    pool_labels = torch.as_tensor(pool_labels, dtype=torch.int64)
+    rows = pairgan.source_rows(labels, pool_labels, g)
+    if (rows < 0).any():
+        raise ValueError("the --guide probe needs every label in the pool")
+    guides = rows.clone()
+    for c in labels.unique().tolist():
+        have = torch.nonzero(pool_labels == c).flatten()
+        m = labels == c
+        if len(have) > 1:
+            pos = torch.searchsorted(have, rows[m])  # the source's place among its class's rows
+            off = torch.randint(len(have) - 1, (int(m.sum()),), generator=g)
+            guides[m] = have[(pos + 1 + off) % len(have)]
+    src = self._as_batch([pool[i] for i in rows.tolist()])
+    gd = self._as_batch([pool[i] for i in guides.tolist()])
+    z_seed = int(torch.randint(2**62, (1,), generator=g))
+    return pairgan.vary(self.generator, torch.cat([src, gd], 1), torch.Generator().manual_seed(z_seed), batch_size)[
+        :, : self.spec.channels
+    ]
+
+
+def guide_probe() -> None:
+    """Patch the pair GAN's networks, its batches and the providers' ``synthesize`` for ``--guide``."""
+    import ganaug.provider as provider_module
+
+    pairgan.PairGenerator, pairgan.PairDiscriminator = GuidedPairGenerator, GuidedPairDiscriminator
+    pairgan.PairBatches.draw = guided_draw
+    provider_module.Provider.synthesize = guided_synthesize
+
+
+def inference_probe(scale: float, times: int) -> None:
+    """Patch how providers apply the pair GAN (``--z-scale``, ``--iterate``); training is untouched."""
+    import ganaug.provider as provider_module
+
+    @torch.no_grad()
+    def vary(gen, images, g, batch_size=256):
+        n, dev = len(images), next(gen.parameters()).device
+        z = torch.randn(n, times, gen.cfg.z_dim, generator=g) * scale
+        out = torch.empty_like(images, dtype=torch.uint8, device="cpu")
+        for lo in range(0, n, batch_size):
+            x = images[lo : lo + batch_size].to(dev, torch.float32) / 127.5 - 1.0
+            for k in range(times):
+                x = gen(z[lo : lo + batch_size, k].to(dev), x)
+            out[lo : lo + batch_size] = pairgan.generated_to_uint8(x)
+        return out
+
+    provider_module.vary = vary
+
+
 def _diffs(run_dir: str) -> dict[tuple[int, int], tuple[float, float]]:
     """(GAN seed, classifier seed) -> points of (validation, test) balanced accuracy, gan+elastic - elastic."""
     res = json.loads((Path(run_dir) / "report.json").read_text())["results"]
@@ -195,6 +364,11 @@ def main() -> None:
     ap.add_argument("--chain", action="store_true")
     ap.add_argument("--ensemble", type=int, default=0, metavar="K")
     ap.add_argument("--bootstrap", type=int, default=0, metavar="K", help="see the module")
+    ap.add_argument("--recon", type=float, default=0.0, metavar="W", help="see the module")
+    ap.add_argument("--guide", action="store_true", help="see the module")
+    ap.add_argument("--teach-all", action="store_true", help="see the module")
+    ap.add_argument("--z-scale", type=float, default=1.0, metavar="S", help="see the module")
+    ap.add_argument("--iterate", type=int, default=1, metavar="K", help="see the module")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     ap.add_argument(
         "--pair-constant", action="append", default=[], metavar="NAME=VALUE", help="e.g. GRID=5: see the module"
@@ -217,6 +391,18 @@ def main() -> None:
             setattr(pairgan, name, type(getattr(pairgan, name))(float(value)))
         except ValueError:
             ap.error(f"--pair-constant {item}: {value!r} is not a number")
+    if a.recon < 0:
+        ap.error(f"--recon must be >= 0, got {a.recon}")
+    if a.recon:
+        recon_probe(a.recon)
+    if a.guide:
+        guide_probe()
+    if a.teach_all:
+        pairgan.teaching_classes = lambda counts: [c for c, n in enumerate(counts) if n >= 2]
+    if a.z_scale <= 0 or a.iterate < 1:
+        ap.error(f"--z-scale must be > 0 and --iterate >= 1, got {a.z_scale} and {a.iterate}")
+    if (a.z_scale, a.iterate) != (1.0, 1):
+        inference_probe(a.z_scale, a.iterate)
     if a.chain:
         runner.get_provider = chained_provider
     elif a.ensemble:
