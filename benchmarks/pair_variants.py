@@ -245,6 +245,8 @@ def guided_draw(self, g, device):
         m = pick == c
         count, size = int(m.sum()), len(rows)
         if count:
+            if size < 3:
+                raise ValueError(f"--guide draws three different images of a class; class {self.classes[c]} has {size}")
             a = torch.randint(size, (count,), generator=g)
             o1 = torch.randint(size - 1, (count,), generator=g)
             o2 = torch.randint(size - 2, (count,), generator=g)
@@ -393,15 +395,18 @@ def main() -> None:
             ap.error(f"--pair-constant {item}: {value!r} is not a number")
     if a.recon < 0:
         ap.error(f"--recon must be >= 0, got {a.recon}")
+    if a.z_scale <= 0 or a.iterate < 1:
+        ap.error(f"--z-scale must be > 0 and --iterate >= 1, got {a.z_scale} and {a.iterate}")
+    applied = (a.z_scale, a.iterate) != (1.0, 1)
+    if sum([bool(a.recon), a.guide, applied]) > 1:
+        ap.error("--recon, --guide and --z-scale/--iterate each replace part of the pair GAN: use one at a time")
     if a.recon:
         recon_probe(a.recon)
     if a.guide:
         guide_probe()
     if a.teach_all:
         pairgan.teaching_classes = lambda counts: [c for c, n in enumerate(counts) if n >= 2]
-    if a.z_scale <= 0 or a.iterate < 1:
-        ap.error(f"--z-scale must be > 0 and --iterate >= 1, got {a.z_scale} and {a.iterate}")
-    if (a.z_scale, a.iterate) != (1.0, 1):
+    if applied:
         inference_probe(a.z_scale, a.iterate)
     if a.chain:
         runner.get_provider = chained_provider
