@@ -25,10 +25,9 @@ class: G warps a source x given a second image x2 of its class (its guide), D ju
 (x, x2), trained on triplets of the teaching classes; a rare image is then varied with one of its class's other
 images as guide. ``--teach-all`` trains the pair GAN on pairs of every class with 2 images or more, the rare
 classes' 5 included (each class drawn alike). Both change the GAN, which the cache key does not see.
-``--pair-constant NAME=VALUE`` sets one of
-``ganaug.pair``'s module constants (the field's ``GRID``, its ``FIELD_BOUND``) for the run: the GAN's cache key
-does not see them either. Run such a variant into its own ``--out`` and copy in no ``gan*`` folder of another
-run.
+``--pair-constant NAME=VALUE`` sets one of ``ganaug.pair``'s module constants (the field's ``GRID``, its
+``FIELD_BOUND``) for the run: the GAN's cache key does not see them either. Run such a variant into its own
+``--out`` and copy in no ``gan*`` folder of another run.
 
     python benchmarks/pair_variants.py --out runs/pv/base
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-base
@@ -292,21 +291,27 @@ def guide_probe() -> None:
     provider_module.Provider.synthesize = guided_synthesize
 
 
+class _Applied(nn.Module):
+    """A trained pair generator applied ``times`` in a row with its noise × ``scale``: ``ganaug.pair.vary`` draws
+    noise of ``times`` × its z size for it, one slice per application."""
+
+    def __init__(self, gen: nn.Module, scale: float, times: int) -> None:
+        super().__init__()
+        self.gen, self.scale, self.times = gen, scale, times
+        self.cfg = replace(gen.cfg, z_dim=gen.cfg.z_dim * times)
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        for zk in (z * self.scale).chunk(self.times, 1):
+            x = self.gen(zk, x)
+        return x
+
+
 def inference_probe(scale: float, times: int) -> None:
     """Patch how providers apply the pair GAN (``--z-scale``, ``--iterate``); training is untouched."""
     import ganaug.provider as provider_module
 
-    @torch.no_grad()
     def vary(gen, images, g, batch_size=256):
-        n, dev = len(images), next(gen.parameters()).device
-        z = torch.randn(n, times, gen.cfg.z_dim, generator=g) * scale
-        out = torch.empty_like(images, dtype=torch.uint8, device="cpu")
-        for lo in range(0, n, batch_size):
-            x = images[lo : lo + batch_size].to(dev, torch.float32) / 127.5 - 1.0
-            for k in range(times):
-                x = gen(z[lo : lo + batch_size, k].to(dev), x)
-            out[lo : lo + batch_size] = pairgan.generated_to_uint8(x)
-        return out
+        return pairgan.vary(_Applied(gen, scale, times), images, g, batch_size)
 
     provider_module.vary = vary
 
