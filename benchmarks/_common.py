@@ -128,7 +128,7 @@ def machine_record(device: str = "cpu") -> dict[str, Any]:
     import torch
 
     import ganaug
-    from ganaug.checkpoint import library_versions
+    from ganaug.checkpoint import cpu_isa, library_versions
 
     try:
         affinity = len(os.sched_getaffinity(0))
@@ -139,6 +139,8 @@ def machine_record(device: str = "cpu") -> dict[str, Any]:
         "hostname": platform.node(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": _cpu_model(),
+        "cpu_isa": cpu_isa(),
         "cpu_count": os.cpu_count(),
         "cpu_affinity": affinity,
         "load_average_1_5_15": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
@@ -159,13 +161,25 @@ def machine_record(device: str = "cpu") -> dict[str, Any]:
     return rec
 
 
+def _cpu_model() -> str | None:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), or None where it cannot be read."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 def machine_line(m: dict[str, Any]) -> str:
     gpu = f", GPU {m['cuda_device_name']}" if m.get("cuda_device_name") else ""
     load = m.get("load_average_1_5_15")
     load_s = f", load avg {load[0]:.1f}" if load else ""
     dirty = "+dirty" if m.get("git_dirty") else ""
+    isa = f" ({m['cpu_isa']})" if m.get("cpu_isa") else ""
     return (
-        f"{m['date_utc']} · {m['platform']} · {m['processor']} · {m['cpu_count']} CPUs "
+        f"{m['date_utc']} · {m['platform']} · {m['processor']}{isa} · {m['cpu_count']} CPUs "
         f"({m['torch_threads']} torch threads){gpu}{load_s} · torch {m['versions']['torch']} · "
         f"ganaug {m['versions']['ganaug']} ({(m.get('git_commit') or '?')[:10]}{dirty})"
     )

@@ -44,6 +44,19 @@ def library_versions() -> dict[str, str]:
     }
 
 
+def cpu_isa() -> str:
+    """The CPU instruction sets torch's kernels run with here: torch's dispatch level (``AVX512``, ``AVX2``, ...)
+    plus ``+AMX`` where the CPU has AMX tiles (oneDNN uses them). CPU runs on two of them can give results that
+    differ in the last bits, and seeded training then drifts apart: results cached on one are not those of the
+    other."""
+    level = torch.backends.cpu.get_cpu_capability()
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:  # not Linux: the dispatch level alone
+        flags = []
+    return level + ("+AMX" if "amx_tile" in flags else "")
+
+
 def save_generator(
     directory: str | os.PathLike[str], state_dict: dict[str, torch.Tensor], meta: dict[str, Any]
 ) -> None:

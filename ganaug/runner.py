@@ -23,7 +23,7 @@ import torch
 from ._io import atomic_replace_dir, atomic_write_json, ensure_writable_dir
 from ._parallel import fit_runs, workers
 from .arms import ARMS, classifier_inputs, uses_gan
-from .checkpoint import library_versions
+from .checkpoint import cpu_isa, library_versions
 from .classify import evaluate, predict_proba, train_classifier
 from .data import LabelledImages
 from .experiment import Splits, build_splits
@@ -231,11 +231,13 @@ def _plan_runs(recipe: Recipe, splits: Splits, gans: list[GanRun], cache: Path |
 
 def _cache_base(recipe: Recipe, splits: Splits) -> dict[str, Any]:
     """What every classifier run of ``recipe`` depends on, whatever its arm and seed: the settings, the data,
-    the library versions and the device the classifiers run on (a run on another device or torch release is
-    not the same run)."""
+    the library versions and the device the classifiers run on (a run on another device, torch release or CPU
+    instruction set is not the same run)."""
+    device = _device_type(recipe.classifier.accelerator)
     return {
         **library_versions(),
-        "device": _device_type(recipe.classifier.accelerator),
+        "device": device,
+        **({"cpu_isa": cpu_isa()} if device == "cpu" else {}),
         "classifier": {k: v for k, v in asdict(recipe.classifier).items() if k != "jobs"},
         "synthetic": asdict(recipe.synthetic),
         "gan": asdict(recipe.gan),
@@ -332,6 +334,7 @@ def _run_record(recipe: Recipe, splits: Splits) -> dict[str, Any]:
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),
+            "cpu_isa": cpu_isa(),
             "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.is_available(),
         },

@@ -407,7 +407,8 @@ def test_an_interrupted_run_resumes_from_its_finished_classifier_runs(tmp_path):
 
 
 def test_a_cached_classifier_run_is_keyed_on_library_versions_and_device(monkeypatch):
-    """A run cached under another torch release or on another device is not reused: its key changes."""
+    """A run cached under another torch release, on another device or on a CPU with other instruction sets is
+    not reused: its key changes."""
     import ganaug.runner as runner
     from ganaug.experiment import build_splits
 
@@ -417,6 +418,9 @@ def test_a_cached_classifier_run_is_keyed_on_library_versions_and_device(monkeyp
     assert runner._run_key(runner._cache_base(recipe, splits), "real", 0, None) == key  # deterministic
     versions = runner.library_versions()
     monkeypatch.setattr(runner, "library_versions", lambda: {**versions, "torch": "0.0.1"})
+    assert runner._run_key(runner._cache_base(recipe, splits), "real", 0, None) != key
+    monkeypatch.undo()
+    monkeypatch.setattr(runner, "cpu_isa", lambda: "AVX2")
     assert runner._run_key(runner._cache_base(recipe, splits), "real", 0, None) != key
     monkeypatch.undo()
     monkeypatch.setattr(runner, "_device_type", lambda accelerator: "cuda")
