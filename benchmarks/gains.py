@@ -38,7 +38,9 @@ Regimes run in parallel, one process with one torch thread each (``--jobs``, def
 small models use two cores better that way than one process with two threads. Results are written after
 every regime (marked PARTIAL until all are in), and every finished classifier run is cached in its regime's
 run directory, so the same command after a stop resumes where it was: a resumed regime says how many runs it
-reused, and its wall time covers only the rest.
+reused, and its wall time covers only the rest. The cache key holds the library versions and the CPU's instruction
+sets (``ganaug.checkpoint.cpu_isa``), so a run resumed on another CPU trains its classifiers again rather than
+mixing two machines' classifier runs in one table.
 
 Run (from the repository root, on a quiet machine)::
 
