@@ -420,7 +420,8 @@ def test_a_cached_classifier_run_is_keyed_on_library_versions_and_device(monkeyp
     monkeypatch.setattr(runner, "library_versions", lambda: {**versions, "torch": "0.0.1"})
     assert runner._run_key(runner._cache_base(recipe, splits), "real", 0, None) != key
     monkeypatch.undo()
-    monkeypatch.setattr(runner, "cpu_isa", lambda: "AVX2")
+    other_cpu = runner.cpu_isa() + "+other"  # unlike this machine's, whatever it is
+    monkeypatch.setattr(runner, "cpu_isa", lambda: other_cpu)
     assert runner._run_key(runner._cache_base(recipe, splits), "real", 0, None) != key
     monkeypatch.undo()
     monkeypatch.setattr(runner, "_device_type", lambda accelerator: "cuda")
