@@ -316,14 +316,11 @@ class ResidualPairGenerator(pairgan.PairGenerator):
         nn.init.zeros_(self.redraw[-1].bias)
 
     def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        h = self.enc(x)
-        if h.shape[-2:] != (pairgan.GRID, pairgan.GRID):
-            h = torch.nn.functional.adaptive_avg_pool2d(h, pairgan.GRID)
-        feats = torch.cat([h, self.zmap(z).view(len(z), -1, pairgan.GRID, pairgan.GRID)], 1)
-        r = torch.nn.functional.interpolate(self.redraw(feats), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        joint = self.encode(z, x)
+        r = torch.nn.functional.interpolate(self.redraw(joint), size=x.shape[-2:], mode="bilinear", align_corners=False)
         near = torch.nn.functional.max_pool2d((x + 1) / 2, 5, 1, 2)
         painted = (x + self.eps * near * torch.tanh(r)).clamp(-1, 1)
-        return pairgan.warp(painted, *self.params(z, x))
+        return pairgan.warp(painted, *self.params(z, x, joint))
 
 
 def residual_probe(eps: float) -> None:

@@ -8,6 +8,7 @@ records the SHA-256 of the weights, so a torn, truncated or tampered checkpoint 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -44,6 +45,7 @@ def library_versions() -> dict[str, str]:
     }
 
 
+@functools.cache
 def cpu_isa() -> str:
     """The CPU instruction sets torch's kernels run with here: torch's dispatch level (``AVX512``, ``AVX2``, ...)
     plus ``+AMX`` where the CPU has AMX tiles (oneDNN uses them). CPU runs on two of them can give results that

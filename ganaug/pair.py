@@ -96,12 +96,21 @@ class PairGenerator(nn.Module):
         with torch.no_grad():
             self.glob[-1].weight[6].normal_(0, 0.05)
 
-    def params(self, z: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The warp of each x: displacement field (pixels), affine and thickness parameters."""
+    def encode(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """x's encoding on the field's GRID×GRID grid with z's map beside it (channels: x's, then z's)."""
         h = self.enc(x)
         if h.shape[-2:] != (GRID, GRID):
             h = F.adaptive_avg_pool2d(h, GRID)
-        f = self.field(torch.cat([h, self.zmap(z).view(len(z), -1, GRID, GRID)], 1))
+        return torch.cat([h, self.zmap(z).view(len(z), -1, GRID, GRID)], 1)
+
+    def params(
+        self, z: torch.Tensor, x: torch.Tensor, joint: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The warp of each x: displacement field (pixels), affine and thickness parameters (from ``joint``,
+        ``encode(z, x)``, where the caller has it already)."""
+        joint = self.encode(z, x) if joint is None else joint
+        f = self.field(joint)
+        h = joint[:, : 2 * self.cfg.g_width]  # x's channels
         g = torch.tanh(self.glob(torch.cat([h.mean((2, 3)), z], 1)))
         return torch.tanh(f) * self.bound_px, g[:, :6], g[:, 6]
 
