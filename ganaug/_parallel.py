@@ -23,6 +23,14 @@ def workers(jobs: int, runs: int, accelerator: str) -> int:
     return max(1, min(wanted, runs))
 
 
+def fork_is_safe() -> bool:
+    """Whether workers may be forked: on Linux without CUDA devices. Where CUDA devices exist, autograd's first
+    backward pass in this process (a GAN trained here, on any device) starts its device threads, and a forked
+    worker's backward pass then fails ("Unable to handle autograd's threading in combination with fork-based
+    multiprocessing", seen on an H200 machine); other systems spawn anyway, as torch does there."""
+    return sys.platform.startswith("linux") and not torch.cuda.is_available()
+
+
 def fit_runs(
     fit: Callable[..., dict[str, Any]], jobs, evaluation: dict[str, Any], n_workers: int
 ) -> Iterator[tuple[int, dict[str, Any], Any]]:
@@ -43,9 +51,9 @@ def fit_runs(
         finally:
             torch.set_num_threads(threads)
         return
-    # fork (Linux) needs no main-module guard in the caller's script; one intra-op thread per worker keeps a
-    # forked child out of the parent's OpenMP pool. Elsewhere spawn, torch's own choice there.
-    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    # fork needs no main-module guard in the caller's script; one intra-op thread per worker keeps a forked child
+    # out of the parent's OpenMP pool. Where it is unsafe, spawn (the caller's script then needs the guard).
+    ctx = multiprocessing.get_context("fork" if fork_is_safe() else "spawn")
     pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=torch.set_num_threads, initargs=(1,))
     pending: dict[Future, tuple[int, Any]] = {}
     try:

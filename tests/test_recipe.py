@@ -218,22 +218,35 @@ def test_real_share_resplits_each_class_between_real_and_synthetic_rows():
         recipe_from_dict({"classifier": {"real_share": 1.0}})
 
 
-def test_parallel_classifier_runs_give_the_sequential_results(tmp_path):
+def test_parallel_classifier_runs_give_the_sequential_results(tmp_path, monkeypatch):
     """``[classifier] jobs = 2``: two single-threaded worker processes, results in (seed, arm) order and equal
-    to the in-process run's."""
+    to the in-process run's, whether the workers are forked or, as on a machine with CUDA devices (where a forked
+    worker's backward pass fails once a GAN has trained in the parent), spawned."""
+    import multiprocessing
+
+    import ganaug._parallel as parallel
+
     base = {**TINY, "arms": ["real", "elastic", "gan+elastic", "gan+filter"], "gan": {**TINY["gan"], "steps": 2}}
     one = run_recipe(recipe_from_dict({**base, "output_dir": str(tmp_path / "one")}), progress=False)
-    two = run_recipe(
-        recipe_from_dict(
-            {**base, "output_dir": str(tmp_path / "two"), "classifier": {**TINY["classifier"], "jobs": 2}}
-        ),
-        progress=False,
-    )
-    for arm in base["arms"]:
-        assert [r["seed"] for r in two["results"][arm]] == [0, 1]
-        for a, b in zip(one["results"][arm], two["results"][arm], strict=True):
-            assert a["test"]["confusion_matrix"] == b["test"]["confusion_matrix"], arm
-            assert a["validation"]["balanced_accuracy"] == pytest.approx(b["validation"]["balanced_accuracy"], abs=0)
+    started = []
+    real_context = multiprocessing.get_context
+    monkeypatch.setattr(parallel.multiprocessing, "get_context", lambda m: started.append(m) or real_context(m))
+    for fork in (True, False):
+        monkeypatch.setattr(parallel, "fork_is_safe", lambda fork=fork: fork)
+        two = run_recipe(
+            recipe_from_dict(
+                {**base, "output_dir": str(tmp_path / f"two-{fork}"), "classifier": {**TINY["classifier"], "jobs": 2}}
+            ),
+            progress=False,
+        )
+        assert started[-1] == ("fork" if fork else "spawn")
+        for arm in base["arms"]:
+            assert [r["seed"] for r in two["results"][arm]] == [0, 1]
+            for a, b in zip(one["results"][arm], two["results"][arm], strict=True):
+                assert a["test"]["confusion_matrix"] == b["test"]["confusion_matrix"], (arm, fork)
+                assert a["validation"]["balanced_accuracy"] == pytest.approx(
+                    b["validation"]["balanced_accuracy"], abs=0
+                )
 
 
 def test_in_process_classifier_runs_train_on_one_thread_like_the_workers(tmp_path, monkeypatch):
