@@ -25,9 +25,9 @@ class: G warps a source x given a second image x2 of its class (its guide), D ju
 (x, x2), trained on triplets of the teaching classes; a rare image is then varied with one of its class's other
 images as guide. ``--teach-all`` trains the pair GAN on pairs of every class with 2 images or more, the rare
 classes' 5 included (each class drawn alike). Both change the GAN, which the cache key does not see.
-``--residual EPS`` lets the pair GAN redraw strokes as well as warp them: G also paints a bounded residual (up to
-EPS of the [-1, 1] range, only within 2 px of x's ink) on x before the warp, from the same encoding of x and z;
-the cache key does not see it either. ``--pair-constant NAME=VALUE`` sets one of ``ganaug.pair``'s module
+The stroke redraw (G also paints a bounded residual within 2 px of x's ink before its warp) began here as
+``--residual EPS`` and is now the library's ``gan.redraw`` setting: ``--set gan.redraw=EPS``, seen by the cache
+key. ``--pair-constant NAME=VALUE`` sets one of ``ganaug.pair``'s module
 constants (the field's ``GRID``, its ``FIELD_BOUND``) for the run: the GAN's cache key does not see them either.
 Run such a variant into its own ``--out`` and copy in no ``gan*`` folder of another run.
 
@@ -42,7 +42,7 @@ Run such a variant into its own ``--out`` and copy in no ``gan*`` folder of anot
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-rs0.875 --set classifier.real_share=0.875
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-mix0.25 --set synthetic.mix_share=0.25
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-grid5 --pair-constant GRID=5
-    python benchmarks/pair_variants.py --dev --out runs/pv/dev-res1 --residual 1.0
+    python benchmarks/pair_variants.py --dev --out runs/pv/dev-res1 --set gan.redraw=1.0
 
     python benchmarks/pair_variants.py --summarize base=runs/pv/base dev-base=runs/pv/dev-base ...
 
@@ -294,41 +294,6 @@ def guide_probe() -> None:
     provider_module.Provider.synthesize = guided_synthesize
 
 
-class ResidualPairGenerator(pairgan.PairGenerator):
-    """The pair generator with a bounded stroke redraw (``--residual EPS``): besides the warp, G paints a residual
-    image (up to ``EPS`` of the [-1, 1] range) on x before warping it, only where strokes are within 2 px (a 5×5
-    max-pool of x's ink), so it can thin, break, extend or reshape strokes but not scribble on the background.
-    The residual is drawn from the same encoding of x and z as the field, and starts at zero (the shipped G)."""
-
-    eps = 1.0
-
-    def __init__(self, spec, cfg) -> None:
-        super().__init__(spec, cfg)
-        w = cfg.g_width
-        self.redraw = nn.Sequential(
-            nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1),
-            nn.LeakyReLU(0.2),
-            nn.ConvTranspose2d(2 * w, w, 4, 2, 1),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(w, spec.channels, 3, 1, 1),
-        )
-        nn.init.zeros_(self.redraw[-1].weight)
-        nn.init.zeros_(self.redraw[-1].bias)
-
-    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        joint = self.encode(z, x)
-        r = torch.nn.functional.interpolate(self.redraw(joint), size=x.shape[-2:], mode="bilinear", align_corners=False)
-        near = torch.nn.functional.max_pool2d((x + 1) / 2, 5, 1, 2)
-        painted = (x + self.eps * near * torch.tanh(r)).clamp(-1, 1)
-        return pairgan.warp(painted, *self.params(z, x, joint))
-
-
-def residual_probe(eps: float) -> None:
-    """Patch the pair GAN's generator for ``--residual``."""
-    ResidualPairGenerator.eps = eps
-    pairgan.PairGenerator = ResidualPairGenerator
-
-
 class _Applied(nn.Module):
     """A trained pair generator applied ``times`` in a row with its noise × ``scale``: ``ganaug.pair.vary`` draws
     noise of ``times`` × its z size for it, one slice per application."""
@@ -411,7 +376,6 @@ def main() -> None:
     ap.add_argument("--bootstrap", type=int, default=0, metavar="K", help="see the module")
     ap.add_argument("--recon", type=float, default=0.0, metavar="W", help="see the module")
     ap.add_argument("--guide", action="store_true", help="see the module")
-    ap.add_argument("--residual", type=float, default=0.0, metavar="EPS", help="see the module")
     ap.add_argument("--teach-all", action="store_true", help="see the module")
     ap.add_argument("--z-scale", type=float, default=1.0, metavar="S", help="see the module")
     ap.add_argument("--iterate", type=int, default=1, metavar="K", help="see the module")
@@ -439,21 +403,15 @@ def main() -> None:
             ap.error(f"--pair-constant {item}: {value!r} is not a number")
     if a.recon < 0:
         ap.error(f"--recon must be >= 0, got {a.recon}")
-    if not 0 <= a.residual <= 2:
-        ap.error(f"--residual is a share of the [-1, 1] range, in [0, 2]; got {a.residual}")
     if a.z_scale <= 0 or a.iterate < 1:
         ap.error(f"--z-scale must be > 0 and --iterate >= 1, got {a.z_scale} and {a.iterate}")
     applied = (a.z_scale, a.iterate) != (1.0, 1)
-    if sum([bool(a.recon), a.guide, bool(a.residual), applied]) > 1:
-        ap.error(
-            "--recon, --guide, --residual and --z-scale/--iterate each replace part of the pair GAN: use one at a time"
-        )
+    if sum([bool(a.recon), a.guide, applied]) > 1:
+        ap.error("--recon, --guide and --z-scale/--iterate each replace part of the pair GAN: use one at a time")
     if a.recon:
         recon_probe(a.recon)
     if a.guide:
         guide_probe()
-    if a.residual:
-        residual_probe(a.residual)
     if a.teach_all:
         pairgan.teaching_classes = lambda counts: [c for c, n in enumerate(counts) if n >= 2]
     if applied:

@@ -90,6 +90,9 @@ class ModelConfig:
     g_width: int = 32  # channels of G's last hidden stage; earlier stages double it
     d_width: int = 32  # channels of D's first stage; later stages double it
     label_dim: int = 10  # size of the label embedding given to G (and to D as maps, for "dcgan")
+    # "pair" only: G may also redraw strokes within 2 px of x's ink, by up to this share of the [-1, 1] range,
+    # before its warp (thin, break or extend them, not only move them); 0 = warp only
+    redraw: float = 0.0
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -98,6 +101,12 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 4096:
                 raise ConfigError(f"{name} must be an integer in 1..4096, got {value!r}")
+        check_off_or_up_to("redraw", self.redraw, 2, "a share of the [-1, 1] range")
+        if self.redraw and self.arch != "pair":
+            raise ConfigError(
+                f"redraw applies to arch='pair' only (it redraws a real image's strokes), got arch={self.arch!r}; "
+                "set redraw = 0 or arch = 'pair'"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

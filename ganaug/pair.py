@@ -3,7 +3,9 @@
 G(z, x) maps a real image x and noise z to a deformed copy of x: a smooth displacement field on a coarse
 7×7 grid (tanh-bounded to 3/28 of the side, upsampled bicubically), a bounded global affine and a bounded
 stroke-thickness change (x blended with its 3×3 dilation or erosion), applied with one ``grid_sample``. The
-label is kept by construction: G can only move and thicken the strokes of x.
+label is kept by construction: G can only move and thicken the strokes of x. With ``redraw`` > 0 it may also
+repaint pixels near x's strokes before the warp (a bounded residual, masked to within 2 px of the ink), so it
+can thin, break or extend a stroke as well; the background stays untouched.
 
 D(x', x) is a pair discriminator: it sees two *different* real images of one class as real and
 (G(z, x), x) as fake, so G must learn how images of a class vary, not copy x (real pairs are never
@@ -95,6 +97,18 @@ class PairGenerator(nn.Module):
         nn.init.zeros_(self.glob[-1].bias)
         with torch.no_grad():
             self.glob[-1].weight[6].normal_(0, 0.05)
+        self.stroke: nn.Module | None = None
+        if cfg.redraw:
+            # the redraw head: the joint encoding upsampled to a residual image; it starts at zero (warp only)
+            self.stroke = nn.Sequential(
+                nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1),
+                nn.LeakyReLU(0.2),
+                nn.ConvTranspose2d(2 * w, w, 4, 2, 1),
+                nn.LeakyReLU(0.2),
+                nn.Conv2d(w, spec.channels, 3, 1, 1),
+            )
+            nn.init.zeros_(self.stroke[-1].weight)
+            nn.init.zeros_(self.stroke[-1].bias)
 
     def encode(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """x's encoding on the field's GRID×GRID grid with z's map beside it (channels: x's, then z's)."""
@@ -114,8 +128,17 @@ class PairGenerator(nn.Module):
         g = torch.tanh(self.glob(torch.cat([h.mean((2, 3)), z], 1)))
         return torch.tanh(f) * self.bound_px, g[:, :6], g[:, 6]
 
+    def redrawn(self, x: torch.Tensor, joint: torch.Tensor) -> torch.Tensor:
+        """x with G's residual (``cfg.redraw`` × tanh, in [-1, 1] units) painted where x has ink within 2 px."""
+        r = F.interpolate(self.stroke(joint), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        near = F.max_pool2d((x + 1) / 2, 5, 1, 2)
+        return (x + self.cfg.redraw * near * torch.tanh(r)).clamp(-1, 1)
+
     def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return warp(x, *self.params(z, x))
+        if self.stroke is None:
+            return warp(x, *self.params(z, x))
+        joint = self.encode(z, x)
+        return warp(self.redrawn(x, joint), *self.params(z, x, joint))
 
 
 class PairDiscriminator(nn.Module):

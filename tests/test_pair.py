@@ -57,6 +57,41 @@ def test_warp_with_zero_parameters_is_the_identity():
     assert torch.allclose(thick, torch.nn.functional.max_pool2d(x, 3, 1, 1), atol=1e-5)
 
 
+def test_redraw_head_starts_as_the_warp_and_paints_only_near_the_ink():
+    spec = ImageSpec(1, 28, 28, 10, tuple("0123456789"))
+    torch.manual_seed(0)
+    plain = PairGenerator(spec, PAIR)
+    torch.manual_seed(0)
+    redraw = PairGenerator(spec, ModelConfig(**{**PAIR.to_dict(), "redraw": 0.5}))
+    x = -torch.ones(2, 1, 28, 28)
+    x[:, :, 10:18, 13:15] = 1.0  # a vertical stroke, 2 px wide
+    z = torch.randn(2, PAIR.z_dim)
+    # the head's last layer starts at zero, after the shipped layers: at step 0 it is the warp-only G
+    assert plain.stroke is None and torch.equal(plain(z, x), redraw(z, x))
+    with torch.no_grad():
+        redraw.stroke[-1].bias.fill_(-5.0)  # paint dark everywhere it may: the stroke thins
+    painted = redraw.redrawn(x, redraw.encode(z, x))
+    near = torch.zeros_like(x, dtype=torch.bool)
+    near[:, :, 8:20, 11:17] = True  # within 2 px of the stroke
+    assert torch.equal(painted[~near], x[~near])  # the background is untouched
+    assert (painted[near] < x[near]).any() and painted.min() >= -1
+    drop = (x - painted)[:, :, 10:18, 13:15]  # on the stroke: at most redraw of the range, nearly all of it
+    assert drop.max() <= 0.5 + 1e-6 and drop.min() > 0.49
+
+
+def test_a_pair_gan_that_redraws_trains_saves_and_reloads(tmp_path, small_ds):
+    model = ModelConfig(**{**PAIR.to_dict(), "redraw": 1.0})
+    provider = train(small_ds, tmp_path, config=PAIR_TRAIN, model=model, progress=False)
+    assert provider.generator.stroke is not None and provider.generator.stroke[-1].weight.abs().sum() > 0  # it learned
+    again = ganaug.load_provider(tmp_path)
+    assert again.meta["model"]["redraw"] == 1.0
+    assert torch.equal(provider.sample(torch.tensor([0, 9]), seed=3), again.sample(torch.tensor([0, 9]), seed=3))
+    with pytest.raises(ConfigError, match="redraw applies to arch='pair' only"):
+        ModelConfig(redraw=0.5)
+    with pytest.raises(ConfigError, match=r"redraw must be a share of the \[-1, 1\] range in \[0, 2\]"):
+        ModelConfig(arch="pair", redraw=3.0)
+
+
 def test_teaching_classes_are_the_rich_ones():
     assert teaching_classes([450] * 5 + [5] * 5) == [0, 1, 2, 3, 4]
     assert teaching_classes([20] * 10) == list(range(10))
