@@ -90,9 +90,7 @@ class ModelConfig:
     g_width: int = 32  # channels of G's last hidden stage; earlier stages double it
     d_width: int = 32  # channels of D's first stage; later stages double it
     label_dim: int = 10  # size of the label embedding given to G (and to D as maps, for "dcgan")
-    # "pair" only: G may also redraw strokes within 2 px of x's ink, by up to this share of the [-1, 1] range,
-    # before its warp (thin, break or extend them, not only move them); 0 = warp only
-    redraw: float = 0.0
+    redraw: float = 0.0  # "pair" only: G may also redraw strokes near the ink by up to this share of [-1, 1]; 0 = off
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
