@@ -76,6 +76,14 @@ def save_figure(fig, path: Path) -> Path:
 SMOKE_BANNER = "\n**SMOKE RUN: tiny sizes to check the plumbing; these numbers are not measurements.**\n"
 
 
+def toml_text(d: dict[str, Any], prefix: str = "") -> str:
+    """A recipe dict as TOML (tables of scalars and lists, the shapes recipes have): JSON's strings, numbers,
+    booleans and lists are TOML values too."""
+    top = [f"{k} = {json.dumps(v)}" for k, v in d.items() if not isinstance(v, dict)]
+    tables = [f"\n[{prefix}{k}]\n" + toml_text(v) for k, v in d.items() if isinstance(v, dict)]
+    return "\n".join(top) + "\n" + "".join(tables)
+
+
 def md_table(headers: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

@@ -19,6 +19,15 @@ Regimes (``--regimes``):
   elastic distortion on top of its affine, the strongest non-GAN arm at 90:1.
 * ``full``: all 450 per class, the real-data ceiling: arms real and classical only (no GAN).
 
+The GAN arms' provider (``--provider``): ``label`` (default), the label-conditioned GAN with the mixing chosen
+per regime below; or ``pair``, the shipped pair recipe of the regime's kind, whole (its ``[gan]``,
+``[synthetic]`` and ``real_share``, not tuned per regime): ``recipes/balance-mnist-pair.toml`` for imb10 and
+imb100 (its ``mix_with`` partner is the regime's own label-GAN recipe, written next to the run as
+``mix-recipe.toml``), ``recipes/lowdata-mnist-pair.toml`` for low10/20/50 (every digit filled to 450 rows, as
+that recipe does at 20 per class). ``pair`` writes ``gains-pair[-<tag>]``; ``--reuse-baselines TAG`` copies the
+non-GAN classifier runs of ``runs/bench/TAG/<regime>`` in first (their cache keys hold no GAN setting, so the
+label run's baselines are reused exactly and only the GAN arms train).
+
 The seeds (``--seeds``) are the classifier seeds (initialisation, batches, the gan+filter judge); the GAN seeds
 (``--gan-seeds``, default 0 1) train one GAN each, and every GAN arm runs once per (GAN seed, classifier seed)
 pair: its intervals against a non-GAN arm are over those pairs, so they carry the GAN's own seed noise. The
@@ -51,17 +60,20 @@ Run (from the repository root, on a quiet machine)::
     # 3 h 15 on 2 cores (the --dry-run estimate, 140 min, assumes a quiet machine)
     .venv/bin/python benchmarks/gains.py --set gan.diffaug=translation,cutout --tag diffaug
     .venv/bin/python benchmarks/gains.py --smoke             # plumbing check, < 60 s; writes results/smoke/
+    .venv/bin/python benchmarks/gains.py --provider pair --reuse-baselines default   # the pair GAN's arms
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import shutil
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +83,7 @@ if __package__ in (None, ""):
 from benchmarks._common import (  # noqa: E402
     REPO,
     SMOKE_BANNER,
+    atomic_write,
     configure,
     guard_word,
     machine_line,
@@ -79,6 +92,7 @@ from benchmarks._common import (  # noqa: E402
     pm,
     results_dir,
     save_figure,
+    toml_text,
     write_results,
 )
 from ganaug.arms import ARMS, GAN_ARMS  # noqa: E402
@@ -115,13 +129,49 @@ REGIMES: dict[str, dict[str, Any]] = {
 }
 # the order regimes start in: the two the shipped recipes cover first, so a run cut short has the headline ones
 DEFAULT_ORDER = ["imb100", "low20", "imb10", "low10", "low50", "full"]
+# --provider pair: the shipped pair recipe of each regime's kind gives its GAN arms' settings, whole
+PAIR_RECIPES = {
+    "imbalance": REPO / "recipes" / "balance-mnist-pair.toml",
+    "per_class": REPO / "recipes" / "lowdata-mnist-pair.toml",
+}
+FILL_TO = 450  # low-data regimes: the pair GAN fills every digit to this many rows (the low-data pair recipe's fill)
+MIX_RECIPE = "mix-recipe.toml"  # the regime's label-GAN recipe, which a mixing pair recipe names in mix_with
 
 # ---------------------------------------------------------------------------------------------------------
 # recipes
 
 
-def regime_recipe(regime: str, args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
-    """The recipe dict of one regime (before ``recipe_from_dict``); ``--set`` overrides applied last."""
+def regime_recipe(regime: str, args: argparse.Namespace, run_dir: Path, provider: str | None = None) -> dict[str, Any]:
+    """The recipe dict of one regime (before ``recipe_from_dict``) for ``provider`` (default ``args.provider``);
+    ``--set`` overrides applied last."""
+    raw = _label_recipe(regime, args, run_dir)
+    if (provider or args.provider) == "pair" and any(a in GAN_ARMS for a in raw["arms"]):
+        raw = _pair_recipe(raw, args, run_dir)
+    return raw
+
+
+def _pair_recipe(label: dict[str, Any], args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
+    """``label`` (a regime's recipe dict) with the GAN, synthetic rows and ``real_share`` of the shipped pair
+    recipe of its kind; a mixing recipe's partner is ``label`` itself, read from ``run_dir/mix-recipe.toml``
+    (``run_regime`` writes it)."""
+    kind = label["experiment"]["kind"]
+    shipped = tomllib.loads(PAIR_RECIPES[kind].read_text())
+    raw = copy.deepcopy(label)
+    raw["name"] = f"{label['name']}-pair"
+    raw["gan"] = {**shipped["gan"], "steps": args.pair_gan_steps}
+    raw["synthetic"] = copy.deepcopy(shipped["synthetic"])
+    raw["classifier"]["real_share"] = shipped["classifier"]["real_share"]
+    if kind == "per_class":
+        n = raw["experiment"]["per_class"]
+        raw["synthetic"]["ratio"] = (FILL_TO - n) / n
+    if raw["synthetic"].get("mix_with"):
+        raw["synthetic"]["mix_with"] = str((run_dir / MIX_RECIPE).resolve())
+    for item in args.set:
+        apply_override(raw, item)
+    return raw
+
+
+def _label_recipe(regime: str, args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
     spec = REGIMES[regime]
     low = spec["experiment"]["kind"] == "per_class"
     raw: dict[str, Any] = {
@@ -170,8 +220,14 @@ def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
         gan_arms = sum(a in GAN_ARMS for a in arms)
         # GAN arms once per GAN seed; + one judge per seed for gan+filter
         clf_runs = (len(arms) - gan_arms + gan_arms * n_gan) * n + (n if "gan+filter" in arms else 0)
+        if args.reuse_baselines:  # the non-GAN runs come from the cache (if that run has them)
+            clf_runs -= (len(arms) - gan_arms) * n
         gan = n_gan if gan_arms else 0
-        gan_s = gan * raw["gan"]["steps"] * args.est_gan_step_s * raw["gan"]["batch_size"] / 128
+        step_s = args.est_gan_step_s * (args.est_pair_step_factor if raw["gan"].get("arch") == "pair" else 1.0)
+        gan_s = gan * raw["gan"]["steps"] * step_s * raw["gan"]["batch_size"] / 128
+        if gan and raw["synthetic"].get("mix_with"):  # and the regime's label GAN it mixes with
+            gan_s += gan * args.gan_steps * args.est_gan_step_s
+            gan *= 2
         clf_s = clf_runs * (
             raw["classifier"]["steps"] * args.est_clf_step_s * raw["classifier"]["batch_size"] / 64
             + args.est_run_overhead_s
@@ -266,6 +322,8 @@ def _mixing(raw: dict[str, Any]) -> str:
     parts = [f"real_share {raw['classifier'].get('real_share', 0.0)}"]
     if "real_augment" in raw["gan"]:
         parts.append(f"GAN real_augment {raw['gan']['real_augment']}")
+    if raw["synthetic"].get("mix_with"):
+        parts.append(f"{raw['synthetic'].get('mix_share', 0.5):.0%} of the synthetic images from the label GAN")
     return ", ".join(parts)
 
 
@@ -280,8 +338,14 @@ def markdown(res: dict[str, Any]) -> str:
         if res.get("complete", True)
         else f"\n**PARTIAL: {len(res['regimes'])} of {len(st['regimes'])} regimes finished so far.**\n",
         f"mnist-mini; classifier seeds {st['seeds']}, GAN seeds {st['gan_seeds']} (every GAN arm runs once per "
-        "(GAN seed, classifier seed) pair; the training subset is fixed per regime); GAN "
-        f"{st['gan_steps']} steps; classifier {st['classifier_steps']} steps × batch {st['classifier_batch']}; "
+        "(GAN seed, classifier seed) pair; the training subset is fixed per regime); "
+        + (
+            f"GAN arms: the pair GAN of the shipped pair recipes ({st['pair_gan_steps']} steps; label GAN "
+            f"{st['gan_steps']} steps where they mix); "
+            if st.get("provider") == "pair"
+            else f"GAN {st['gan_steps']} steps; "
+        )
+        + f"classifier {st['classifier_steps']} steps × batch {st['classifier_batch']}; "
         f"validation: 50 unused pool images per class; test: the real 10k test set"
         f"{' (smoke: 500 rows carved from the pool)' if st['smoke'] else ''}. "
         f"Overrides: {st['set'] or 'none'}. All values in % (mean ± std over seeds).",
@@ -445,6 +509,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--classifier-batch", type=int, default=64)
     p.add_argument("--low-ratio", type=float, default=5.0, help="synthetic rows per real row in the low-data regimes")
     p.add_argument(
+        "--provider",
+        choices=["label", "pair"],
+        default="label",
+        help="the GAN arms' provider: the label-conditioned GAN, or the shipped pair recipes' pair GAN (see above)",
+    )
+    p.add_argument("--pair-gan-steps", type=int, default=None, help="pair GAN steps (default 2500, the recipes')")
+    p.add_argument(
+        "--reuse-baselines",
+        default=None,
+        metavar="TAG",
+        help="first copy the non-GAN classifier runs of runs/bench/TAG/<regime> (e.g. default) into each regime",
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[],
@@ -467,6 +544,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     est = p.add_argument_group("estimate (2 quiet CPU cores)")
     est.add_argument("--est-gan-step-s", type=float, default=0.07, help="seconds per GAN step at batch 128")
+    est.add_argument(
+        "--est-pair-step-factor",
+        type=float,
+        default=2.4,
+        help="a pair GAN step (batch 64) against a label GAN step at batch 128 (2 cores: 2,500 steps in ~18 min)",
+    )
     est.add_argument("--est-clf-step-s", type=float, default=0.02, help="seconds per classifier step at batch 64")
     est.add_argument("--est-run-overhead-s", type=float, default=2.5, help="per classifier run: set-up + evaluation")
     est.add_argument(
@@ -480,19 +563,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--quick and --smoke exclude each other")
     if a.smoke:
         defaults = {"regimes": ["imb100", "low10", "full"], "seeds": [0, 1], "gan_steps": 3, "classifier_steps": 3}
-        defaults["gan_seeds"] = [0]
+        defaults.update(gan_seeds=[0], pair_gan_steps=3)
     elif a.quick:
         defaults = {"regimes": ["imb100", "low20"], "seeds": [0, 1, 2], "gan_steps": 1500, "classifier_steps": 600}
-        defaults["gan_seeds"] = [0]
+        defaults.update(gan_seeds=[0], pair_gan_steps=1500)
         a.tag = a.tag or "quick"
     else:
         defaults = {
-            "regimes": list(DEFAULT_ORDER),
+            "regimes": list(DEFAULT_ORDER) if a.provider == "label" else [r for r in DEFAULT_ORDER if r != "full"],
             "seeds": [0, 1, 2, 3, 4],
             "gan_steps": 2000,
             "classifier_steps": 1000,
         }
-        defaults["gan_seeds"] = [0, 1]
+        defaults.update(gan_seeds=[0, 1], pair_gan_steps=2500)
+    if a.provider == "pair":  # its own results and run directories: gains-pair[-<tag>], runs/bench/pair[-<tag>]
+        a.tag = f"pair-{a.tag}" if a.tag else "pair"
     for k, v in defaults.items():
         if getattr(a, k) is None:
             setattr(a, k, v)
@@ -567,6 +652,10 @@ def run_regime(regime: str, args: argparse.Namespace, root: Path, threads: int |
     if args.fresh and run_dir.exists():
         shutil.rmtree(run_dir)
     raw = regime_recipe(regime, args, run_dir)
+    write_mix_recipe(regime, args, raw, run_dir)
+    if args.reuse_baselines:
+        reused = copy_baselines(Path(args.run_root) / args.reuse_baselines / regime, run_dir)
+        print(f"[{regime}] copied {reused} non-GAN classifier runs from {args.reuse_baselines}", flush=True)
     recipe = recipe_from_dict(copy.deepcopy(raw))
     print(f"[{regime}] running {len(recipe.arms)} arms × {len(recipe.seeds)} seeds in {run_dir}", flush=True)
     tr = time.perf_counter()
@@ -578,6 +667,28 @@ def run_regime(regime: str, args: argparse.Namespace, root: Path, threads: int |
         "summary": summarize(regime, report),
         "report": report,
     }
+
+
+def write_mix_recipe(regime: str, args: argparse.Namespace, raw: dict[str, Any], run_dir: Path) -> Path | None:
+    """Write the recipe a mixing pair recipe ``raw`` names in ``mix_with``: the regime's label-GAN recipe (same
+    data and split); None when ``raw`` mixes nothing."""
+    if not raw["synthetic"].get("mix_with"):
+        return None
+    label = regime_recipe(regime, args, run_dir, provider="label")
+    return atomic_write(Path(raw["synthetic"]["mix_with"]), lambda p: p.write_text(toml_text(label)))
+
+
+def copy_baselines(src: Path, run_dir: Path) -> int:
+    """Copy the non-GAN classifier runs cached in ``src`` into ``run_dir``'s cache (the Runner reuses those whose
+    key matches: same library, settings, data and CPU); how many were copied."""
+    dst = run_dir / "classifier-runs"
+    dst.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for f in sorted((src / "classifier-runs").glob("*.json")):
+        if "gan_seed" not in json.loads(f.read_text()).get("row", {}) and not (dst / f.name).exists():
+            atomic_write(dst / f.name, lambda p, f=f: shutil.copyfile(f, p))
+            n += 1
+    return n
 
 
 def save(args, rows, estimate, regimes, t0, out_dir: Path, name: str) -> dict[str, Any]:

@@ -231,6 +231,8 @@ def test_settings_the_pair_gan_cannot_honour_are_refused(tmp_path, small_ds):
 
 
 def test_recipe_with_a_pair_gan_runs_end_to_end(tmp_path):
+    from benchmarks._common import toml_text
+
     raw = {
         **TINY,  # the tiny imbalanced split of the recipe tests: digits 8 and 9 have 3 images
         "seeds": [0],
@@ -248,7 +250,7 @@ def test_recipe_with_a_pair_gan_runs_end_to_end(tmp_path):
     assert (real.labels[near] == new.labels).all()  # the rare digits' rows vary their own 3 images
     # mixed with a label-conditioned GAN recipe on the same split: its GAN makes a share of every class's rows
     label_recipe = tmp_path / "label.toml"
-    label_recipe.write_text(_toml({**TINY, "name": "tiny-label", "output_dir": str(tmp_path / "unused")}))
+    label_recipe.write_text(toml_text({**TINY, "name": "tiny-label", "output_dir": str(tmp_path / "unused")}))
     raw["synthetic"] = {"mix_with": str(label_recipe), "mix_share": 0.25}
     rep = run_recipe(
         recipe_from_dict({**raw, "output_dir": str(tmp_path / "mixed")}), write_anyway=True, progress=False
@@ -257,21 +259,14 @@ def test_recipe_with_a_pair_gan_runs_end_to_end(tmp_path):
     assert rep["gan"]["synthetic_class_counts"] == [0] * 8 + [9, 9]
     assert (tmp_path / "mixed" / "mix" / "gan" / "generator.safetensors").exists()
     other = tmp_path / "other.toml"
-    other.write_text(_toml({**TINY, "experiment": {**TINY["experiment"], "minority_count": 4}}))
+    other.write_text(toml_text({**TINY, "experiment": {**TINY["experiment"], "minority_count": 4}}))
     pair_recipe = tmp_path / "pair.toml"
-    pair_recipe.write_text(_toml({**raw, "synthetic": {"mix_with": "other.toml"}}))  # relative to pair.toml
+    pair_recipe.write_text(toml_text({**raw, "synthetic": {"mix_with": "other.toml"}}))  # relative to pair.toml
     with pytest.raises(ConfigError, match="runs on other data or another split"):
         load_recipe(pair_recipe)
-    pair_recipe.write_text(_toml({**raw, "synthetic": {"mix_with": "nowhere.toml"}}))
+    pair_recipe.write_text(toml_text({**raw, "synthetic": {"mix_with": "nowhere.toml"}}))
     with pytest.raises(ConfigError, match="does not exist"):
         load_recipe(pair_recipe)
-
-
-def _toml(d: dict, prefix: str = "") -> str:
-    """A small TOML writer for the test recipes (tables of scalars and lists)."""
-    top = [f"{k} = {json.dumps(v)}" for k, v in d.items() if not isinstance(v, dict)]
-    tables = [f"\n[{prefix}{k}]\n" + _toml(v) for k, v in d.items() if isinstance(v, dict)]
-    return "\n".join(top) + "\n" + "".join(tables)
 
 
 def test_ddp_on_cpu_two_processes(tmp_path, small_ds):

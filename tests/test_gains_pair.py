@@ -1,0 +1,62 @@
+"""benchmarks/gains.py --provider pair: each regime's recipe takes the shipped pair recipe of its kind, the
+imbalance regimes mix with their own label-GAN recipe, and the label run's baselines are reused exactly."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+
+from benchmarks import gains
+from ganaug.recipe import load_recipe, mixed_recipe, recipe_from_dict
+
+
+@pytest.fixture
+def args():
+    return gains.parse_args(["--provider", "pair", "--smoke"])
+
+
+def test_pair_provider_takes_the_shipped_pair_recipes(tmp_path, args):
+    assert args.tag == "pair" and args.pair_gan_steps == 3
+    shipped = tomllib.loads(gains.PAIR_RECIPES["imbalance"].read_text())
+    raw = gains.regime_recipe("imb100", args, tmp_path)
+    assert raw["gan"] == {**shipped["gan"], "steps": 3} and raw["gan"]["arch"] == "pair"
+    assert raw["classifier"]["real_share"] == shipped["classifier"]["real_share"]
+    assert raw["synthetic"]["target_scale"] == shipped["synthetic"]["target_scale"]
+    assert raw["experiment"] == gains.regime_recipe("imb100", args, tmp_path, provider="label")["experiment"]
+    # the mix partner is this regime's label-GAN recipe, written where mix_with points, and the Runner accepts it
+    path = gains.write_mix_recipe("imb100", args, raw, tmp_path)
+    assert path == tmp_path / gains.MIX_RECIPE and raw["synthetic"]["mix_with"] == str(path.resolve())
+    partner = mixed_recipe(recipe_from_dict(raw))
+    assert partner.gan.arch == "dcgan" and partner == load_recipe(path)
+    assert partner.experiment.minority_count == 5
+    # low-data regimes: every digit filled to 450 rows, no mix
+    for regime, n in (("low10", 10), ("low50", 50)):
+        low = gains.regime_recipe(regime, args, tmp_path)
+        assert low["gan"]["arch"] == "pair" and not low["synthetic"].get("mix_with")
+        assert n * (1 + low["synthetic"]["ratio"]) == gains.FILL_TO
+        assert gains.write_mix_recipe(regime, args, low, tmp_path) is None
+    # the ceiling has no GAN arm: the same recipe for both providers
+    assert gains.regime_recipe("full", args, tmp_path) == gains.regime_recipe("full", args, tmp_path, "label")
+
+
+def test_pair_provider_overrides_apply_to_the_pair_gan_and_the_label_default_is_unchanged(tmp_path):
+    a = gains.parse_args(["--provider", "pair", "--set", "gan.redraw=0.5", "--tag", "x"])
+    assert a.tag == "pair-x" and a.pair_gan_steps == 2500 and "full" not in a.regimes
+    assert gains.regime_recipe("imb100", a, tmp_path)["gan"]["redraw"] == 0.5
+    label = gains.parse_args([])
+    assert label.provider == "label" and label.tag is None and "full" in label.regimes
+    assert gains.regime_recipe("imb100", label, tmp_path)["gan"].get("arch", "dcgan") == "dcgan"
+
+
+def test_copy_baselines_copies_only_non_gan_runs(tmp_path):
+    src = tmp_path / "label" / "classifier-runs"
+    src.mkdir(parents=True)
+    (src / "a.json").write_text(json.dumps({"row": {"seed": 0, "test": {}}}))
+    (src / "b.json").write_text(json.dumps({"row": {"seed": 0, "gan_seed": 1, "test": {}}}))
+    dst = tmp_path / "pair"
+    assert gains.copy_baselines(tmp_path / "label", dst) == 1
+    assert sorted(p.name for p in (dst / "classifier-runs").iterdir()) == ["a.json"]
+    assert gains.copy_baselines(tmp_path / "label", dst) == 0  # already there: nothing overwritten
+    assert gains.copy_baselines(tmp_path / "missing", dst) == 0
