@@ -92,3 +92,19 @@ def test_readme_table_reads_regimes_from_class_counts_and_bolds_only_wins():
     assert lines[3].startswith("| 450 per class (ceiling) | `classical` 98.00 |")
     with pytest.raises(ValueError, match="gains-table:start"):
         render("no markers here", "x")
+    # a pair run has no `full` regime: its gap column uses the label run's ceiling, and says so
+    pair = {"regimes": {"low20": win}, "settings": {**res["settings"], "provider": "pair", "pair_gan_steps": 7}}
+    lines = table(pair, "gains-pair.md", ceiling_res=res).splitlines()
+    assert len(lines) == 5 and "| 25 % |" in lines[2]
+    assert "pair GAN 7 steps" in lines[4] and "ceiling classical 98.00 from gains.md" in lines[4]
+    assert "| — |" in table(pair).splitlines()[2]  # no ceiling anywhere: no gap
+
+
+def test_readme_tables_are_generated_only_where_their_markers_are(tmp_path):
+    from benchmarks.readme_table import TABLES, generate
+
+    (tmp_path / "gains.json").write_text("{}")  # read, but no table asks for it
+    assert generate("no tables here\n", tmp_path) == "no tables here\n"
+    start, end = TABLES["pair"][1]
+    with pytest.raises(FileNotFoundError, match="gains-pair.json"):
+        generate(f"{start}\n{end}\n", tmp_path)
