@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._io import ensure_writable_dir
+from ._io import atomic_write, ensure_writable_dir
 from .arms import balanced_weights
+from .checkpoint import TRAINER_FILE, load_trainer_state
 from .classify import extract_features, predict_proba, train_classifier
 from .data import LabelledImages, load_images
 from .errors import CheckpointError
@@ -53,7 +54,9 @@ def _gan(
 ):
     """One GAN of a recipe and where it came from: ``gan.checkpoint``, a cached GAN trained with the same
     settings on the same data, or a new one. The GAN of ``gan_seed`` (default ``gan.seed``) lives in
-    ``out/gan`` for the recipe's first GAN seed and in ``out/gan-seed<N>`` for the others."""
+    ``out/gan`` for the recipe's first GAN seed and in ``out/gan-seed<N>`` for the others. A training that was
+    stopped (``partial_key.txt`` holds its settings' key until it finishes) resumes from its last checkpoint when
+    the settings and data are the same, and ends with the weights of an uninterrupted one."""
     from .train import train
 
     g = recipe.gan if gan_seed is None else replace(recipe.gan, seed=gan_seed)
@@ -78,9 +81,17 @@ def _gan(
                 return provider, source
         except CheckpointError:
             pass
-    log(f"training the GAN: {g.steps} steps on {len(splits.train)} images")
-    ensure_writable_dir(gan_dir)
-    key_file.unlink(missing_ok=True)
+    # an interrupted training of these same settings resumes from its last checkpoint (bit-identical weights)
+    partial = gan_dir / "partial_key.txt"
+    resume = partial.exists() and partial.read_text().strip() == key and (gan_dir / TRAINER_FILE).exists()
+    if resume:
+        step = load_trainer_state(gan_dir).get("step", 0)
+        log(f"resuming the interrupted GAN training in {gan_dir} at step {step} of {g.steps}")
+    else:
+        log(f"training the GAN: {g.steps} steps on {len(splits.train)} images")
+        ensure_writable_dir(gan_dir)
+        key_file.unlink(missing_ok=True)
+        atomic_write(partial, lambda p: p.write_text(key + "\n"))
     provider = train(
         splits.train,
         gan_dir,
@@ -88,10 +99,12 @@ def _gan(
         model=mcfg,
         accelerator=g.accelerator,
         precision=g.precision,
+        resume=resume,
         progress=progress,
     )
-    key_file.write_text(key + "\n")
-    return provider, f"trained in {gan_dir}"
+    atomic_write(key_file, lambda p: p.write_text(key + "\n"))
+    partial.unlink()
+    return provider, f"{'resumed and finished' if resume else 'trained'} in {gan_dir}"
 
 
 def scaled_targets(class_counts: list[int], strategy: Any, scale: float, provider: Provider) -> dict[int, int]:

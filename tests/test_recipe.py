@@ -376,6 +376,51 @@ def test_gan_seeds_run_gan_arms_once_per_gan_seed_and_pair_them_by_classifier_se
         recipe_from_dict({**raw, "gan_seeds": [1, 1]})
 
 
+def test_an_interrupted_gan_training_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    """A recipe run stopped while its GAN trains picks the GAN up from its last checkpoint when run again (same
+    settings, same data), and ends with the weights an uninterrupted run trains; other settings start anew."""
+    import importlib
+
+    from safetensors.torch import load_file
+
+    train_module = importlib.import_module("ganaug.train")  # the module: ganaug.train is also the function
+
+    raw = {**TINY, "arms": ["real", "gan"], "seeds": [0], "gan": {**TINY["gan"], "steps": 8}}
+    whole = run_recipe(recipe_from_dict({**raw, "output_dir": str(tmp_path / "whole")}), progress=False)
+    assert whole["gan"]["source"].startswith("trained in")
+
+    class Stopped(Exception):
+        pass
+
+    save = train_module._save
+
+    def save_then_stop(out, state, *args):  # the machine goes down right after the checkpoint of step 4
+        save(out, state, *args)
+        if state.step == 4:
+            raise Stopped
+
+    monkeypatch.setattr(train_module, "_save", save_then_stop)
+    stopped = recipe_from_dict({**raw, "output_dir": str(tmp_path / "stopped")})
+    with pytest.raises(Stopped):
+        run_recipe(stopped, progress=False)
+    gan = tmp_path / "stopped" / "gan"
+    assert (gan / "partial_key.txt").exists() and not (gan / "cache_key.txt").exists()
+    monkeypatch.setattr(train_module, "_save", save)
+    again = run_recipe(stopped, progress=False)
+    assert again["gan"]["source"] == f"resumed and finished in {gan}"
+    assert not (gan / "partial_key.txt").exists() and (gan / "cache_key.txt").exists()
+    a, b = (load_file(d / "gan" / "generator.safetensors") for d in (tmp_path / "whole", tmp_path / "stopped"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["test"] for r in again["results"]["gan"]] == [r["test"] for r in whole["results"]["gan"]]
+    # a partial GAN of other settings is not resumed: a new training replaces it
+    monkeypatch.setattr(train_module, "_save", save_then_stop)
+    with pytest.raises(Stopped):
+        run_recipe(recipe_from_dict({**raw, "output_dir": str(tmp_path / "other")}), progress=False)
+    monkeypatch.setattr(train_module, "_save", save)
+    other = {**raw, "gan": {**raw["gan"], "seed": 5}, "output_dir": str(tmp_path / "other")}
+    assert run_recipe(recipe_from_dict(other), progress=False)["gan"]["source"].startswith("trained in")
+
+
 def test_an_interrupted_run_resumes_from_its_finished_classifier_runs(tmp_path):
     """Every finished classifier run is cached in output_dir/classifier-runs; a rerun (after a crash: here one
     cached run deleted) trains only what is missing and reports the same numbers; a change to the classifier
