@@ -91,6 +91,7 @@ def _gan(
         log(f"training the GAN: {g.steps} steps on {len(splits.train)} images")
         ensure_writable_dir(gan_dir)
         key_file.unlink(missing_ok=True)
+        (gan_dir / TRAINER_FILE).unlink(missing_ok=True)  # another training's: never resumed under this key
         atomic_write(partial, lambda p: p.write_text(key + "\n"))
     provider = train(
         splits.train,

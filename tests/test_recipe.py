@@ -377,17 +377,25 @@ def test_gan_seeds_run_gan_arms_once_per_gan_seed_and_pair_them_by_classifier_se
 
 
 def test_an_interrupted_gan_training_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch):
-    """A recipe run stopped while its GAN trains picks the GAN up from its last checkpoint when run again (same
-    settings, same data), and ends with the weights an uninterrupted run trains; other settings start anew."""
+    """A recipe's GAN stopped while it trains is picked up from its last checkpoint by the next run (same settings,
+    same data) and ends with the weights an uninterrupted training ends with; other settings start anew, even with
+    a finished GAN's trainer.pt in the folder."""
     import importlib
 
     from safetensors.torch import load_file
 
-    train_module = importlib.import_module("ganaug.train")  # the module: ganaug.train is also the function
+    from ganaug.experiment import build_splits
+    from ganaug.synthetic import get_provider
 
+    train_module = importlib.import_module("ganaug.train")  # the module: ganaug.train is also the function
     raw = {**TINY, "arms": ["real", "gan"], "seeds": [0], "gan": {**TINY["gan"], "steps": 8}}
-    whole = run_recipe(recipe_from_dict({**raw, "output_dir": str(tmp_path / "whole")}), progress=False)
-    assert whole["gan"]["source"].startswith("trained in")
+    recipe = recipe_from_dict(raw)
+    splits = build_splits(recipe.data, recipe.experiment)
+
+    def gan(out, recipe=recipe):
+        return get_provider(recipe, splits, out, False, lambda msg: None)[1]
+
+    assert gan(tmp_path / "whole").startswith("trained in")
 
     class Stopped(Exception):
         pass
@@ -399,26 +407,30 @@ def test_an_interrupted_gan_training_resumes_to_the_weights_of_an_uninterrupted_
         if state.step == 4:
             raise Stopped
 
-    monkeypatch.setattr(train_module, "_save", save_then_stop)
-    stopped = recipe_from_dict({**raw, "output_dir": str(tmp_path / "stopped")})
-    with pytest.raises(Stopped):
-        run_recipe(stopped, progress=False)
-    gan = tmp_path / "stopped" / "gan"
-    assert (gan / "partial_key.txt").exists() and not (gan / "cache_key.txt").exists()
-    monkeypatch.setattr(train_module, "_save", save)
-    again = run_recipe(stopped, progress=False)
-    assert again["gan"]["source"] == f"resumed and finished in {gan}"
-    assert not (gan / "partial_key.txt").exists() and (gan / "cache_key.txt").exists()
+    def stop_before_saving(*args):
+        raise Stopped
+
+    def stopped_run(out, stop, recipe=recipe):
+        monkeypatch.setattr(train_module, "_save", stop)
+        with pytest.raises(Stopped):
+            gan(out, recipe)
+        monkeypatch.setattr(train_module, "_save", save)
+
+    stopped_run(tmp_path / "stopped", save_then_stop)
+    folder = tmp_path / "stopped" / "gan"
+    assert (folder / "partial_key.txt").exists() and not (folder / "cache_key.txt").exists()
+    assert gan(tmp_path / "stopped") == f"resumed and finished in {folder}"
+    assert not (folder / "partial_key.txt").exists() and (folder / "cache_key.txt").exists()
     a, b = (load_file(d / "gan" / "generator.safetensors") for d in (tmp_path / "whole", tmp_path / "stopped"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert [r["test"] for r in again["results"]["gan"]] == [r["test"] for r in whole["results"]["gan"]]
-    # a partial GAN of other settings is not resumed: a new training replaces it
-    monkeypatch.setattr(train_module, "_save", save_then_stop)
-    with pytest.raises(Stopped):
-        run_recipe(recipe_from_dict({**raw, "output_dir": str(tmp_path / "other")}), progress=False)
-    monkeypatch.setattr(train_module, "_save", save)
-    other = {**raw, "gan": {**raw["gan"], "seed": 5}, "output_dir": str(tmp_path / "other")}
-    assert run_recipe(recipe_from_dict(other), progress=False)["gan"]["source"].startswith("trained in")
+    # a stopped GAN of other settings is not resumed: a new training replaces it
+    other = recipe_from_dict({**raw, "gan": {**raw["gan"], "seed": 5}})
+    stopped_run(tmp_path / "other", save_then_stop)
+    assert gan(tmp_path / "other", other).startswith("trained in")
+    # stopped before its first checkpoint: the finished GAN's trainer.pt left in the folder is not resumed
+    newer = recipe_from_dict({**raw, "gan": {**raw["gan"], "seed": 6}})
+    stopped_run(tmp_path / "other", stop_before_saving, newer)
+    assert gan(tmp_path / "other", newer).startswith("trained in")
 
 
 def test_an_interrupted_run_resumes_from_its_finished_classifier_runs(tmp_path):
