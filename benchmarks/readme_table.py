@@ -81,10 +81,9 @@ def table(res: dict[str, Any], source_md: str = "gains.md", ceiling_res: dict[st
     """The Markdown table (plus a source line) for the results dict of ``gains.py``, written to
     ``benchmarks/results/<source_md>``; ``ceiling_res``: the results whose ``full`` regime gives the ceiling
     when ``res`` has none (its row is then left out and the source line names it)."""
-    ceiling = _ceiling(res)
-    borrowed = ceiling is None and ceiling_res is not None and _ceiling(ceiling_res) is not None
-    if borrowed:
-        ceiling = _ceiling(ceiling_res)
+    own = _ceiling(res)
+    ceiling = own or (_ceiling(ceiling_res) if ceiling_res is not None else None)
+    borrowed = own is None and ceiling is not None
     rows, last = [], None  # the ceiling row goes last, whatever order the regimes ran in
     for regime, r in res["regimes"].items():
         s = r["summary"]

@@ -18,7 +18,7 @@ import torch
 
 from ._io import atomic_write, ensure_writable_dir
 from .arms import balanced_weights
-from .checkpoint import TRAINER_FILE, load_trainer_state
+from .checkpoint import TRAINER_FILE
 from .classify import extract_features, predict_proba, train_classifier
 from .data import LabelledImages, load_images
 from .errors import CheckpointError
@@ -84,9 +84,8 @@ def _gan(
     # an interrupted training of these same settings resumes from its last checkpoint (bit-identical weights)
     partial = gan_dir / "partial_key.txt"
     resume = partial.exists() and partial.read_text().strip() == key and (gan_dir / TRAINER_FILE).exists()
-    if resume:
-        step = load_trainer_state(gan_dir).get("step", 0)
-        log(f"resuming the interrupted GAN training in {gan_dir} at step {step} of {g.steps}")
+    if resume:  # train() reads the checkpoint itself
+        log(f"resuming the interrupted GAN training in {gan_dir} from its last checkpoint ({g.steps} steps)")
     else:
         log(f"training the GAN: {g.steps} steps on {len(splits.train)} images")
         ensure_writable_dir(gan_dir)
