@@ -61,6 +61,8 @@ Run (from the repository root, on a quiet machine)::
     .venv/bin/python benchmarks/gains.py --set gan.diffaug=translation,cutout --tag diffaug
     .venv/bin/python benchmarks/gains.py --smoke             # plumbing check, < 60 s; writes results/smoke/
     .venv/bin/python benchmarks/gains.py --provider pair --reuse-baselines default   # the pair GAN's arms
+    # the pair table of the README (benchmarks/readme_table.py): every regime, the issue's three GAN arms
+    .venv/bin/python benchmarks/gains.py --provider pair --without-arms gan+stroke gan+filter
 """
 
 from __future__ import annotations
@@ -180,7 +182,7 @@ def _label_recipe(regime: str, args: argparse.Namespace, run_dir: Path) -> dict[
         "output_dir": str(run_dir),
         "seeds": list(args.seeds),
         "gan_seeds": list(args.gan_seeds),
-        "arms": list(spec["arms"]),
+        "arms": [a for a in spec["arms"] if a not in args.without_arms],
         "data": {"source": "mnist-mini", "train_split": "train", "test_split": "test"},
         "experiment": {
             **copy.deepcopy(spec["experiment"]),
@@ -528,6 +530,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="SECTION.KEY=VALUE",
         help="override applied to every regime's recipe (TOML value), e.g. gan.diffaug=translation,cutout",
     )
+    p.add_argument(
+        "--without-arms",
+        nargs="+",
+        choices=list(ARMS),
+        default=[],
+        metavar="ARM",
+        help="arms left out of every regime (e.g. gan+stroke gan+filter, for the pair table's three GAN arms)",
+    )
     p.add_argument("--tag", default=None, help="name of this variant: gains-<tag>.json/.md/.png, runs/bench/<tag>/")
     p.add_argument("--quick", action="store_true", help="imb100 + low20, 3 seeds, GAN 1500 / classifier 600 steps")
     p.add_argument("--smoke", action="store_true", help="tiny everything (< 60 s); writes to <out>/smoke/")
@@ -547,8 +557,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     est.add_argument(
         "--est-pair-step-factor",
         type=float,
-        default=2.4,
-        help="a pair GAN step (batch 64) against a label GAN step at batch 128 (2 cores: 2,500 steps in ~18 min)",
+        default=16.0,
+        help="a pair GAN step (batch 64) against a label GAN step at batch 128 (measured December 4: 0.86 s per "
+        "step on one quiet core, so 2,500 steps in 36 min, 48-55 min with both cores busy)",
     )
     est.add_argument("--est-clf-step-s", type=float, default=0.02, help="seconds per classifier step at batch 64")
     est.add_argument("--est-run-overhead-s", type=float, default=2.5, help="per classifier run: set-up + evaluation")

@@ -50,6 +50,19 @@ def test_pair_provider_overrides_apply_to_the_pair_gan_and_the_label_default_is_
     assert gains.regime_recipe("imb100", label, tmp_path)["gan"].get("arch", "dcgan") == "dcgan"
 
 
+def test_without_arms_leaves_those_arms_out_of_every_regime_and_the_plan(tmp_path):
+    full = gains.parse_args(["--provider", "pair"])
+    cut = gains.parse_args(["--provider", "pair", "--without-arms", "gan+stroke", "gan+filter"])
+    for regime in ("imb100", "low20"):
+        arms = gains.regime_recipe(regime, cut, tmp_path)["arms"]
+        assert arms == [a for a in gains.regime_recipe(regime, full, tmp_path)["arms"] if a not in cut.without_arms]
+        assert {"elastic", "stroke", "gan", "gan+classical", "gan+elastic"} <= set(arms)
+    # 2 GAN arms x 5 classifier seeds x 2 GAN seeds, and the gan+filter judge's 5 runs, fewer per regime
+    assert [r["classifier_runs"] for r in gains.plan(full)] == [r["classifier_runs"] + 25 for r in gains.plan(cut)]
+    with pytest.raises(SystemExit):
+        gains.parse_args(["--without-arms", "no-such-arm"])
+
+
 def test_copy_baselines_copies_only_non_gan_runs(tmp_path):
     src = tmp_path / "label" / "classifier-runs"
     src.mkdir(parents=True)
