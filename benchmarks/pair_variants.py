@@ -25,6 +25,8 @@ class: G warps a source x given a second image x2 of its class (its guide), D ju
 (x, x2), trained on triplets of the teaching classes; a rare image is then varied with one of its class's other
 images as guide. ``--teach-all`` trains the pair GAN on pairs of every class with 2 images or more, the rare
 classes' 5 included (each class drawn alike). Both change the GAN, which the cache key does not see.
+``--d-select K`` keeps, of K variants of each source image, the one the pair GAN's own discriminator (from
+``trainer.pt``) finds the most plausible partner of the source: a filter of broken variants, training untouched.
 The stroke redraw (G also paints a bounded residual within 2 px of x's ink before its warp) began here as
 ``--residual EPS`` and is now the library's ``gan.redraw`` setting: ``--set gan.redraw=EPS``, seen by the cache
 key. ``--pair-constant NAME=VALUE`` sets one of ``ganaug.pair``'s module
@@ -43,6 +45,7 @@ Run such a variant into its own ``--out`` and copy in no ``gan*`` folder of anot
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-mix0.25 --set synthetic.mix_share=0.25
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-grid5 --pair-constant GRID=5
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-res1 --set gan.redraw=1.0
+    python benchmarks/pair_variants.py --dev --out runs/pv/dev-dsel8-s0 --set 'gan_seeds=[0]' --d-select 8
 
     python benchmarks/pair_variants.py --summarize base=runs/pv/base dev-base=runs/pv/dev-base ...
 
@@ -319,6 +322,43 @@ def inference_probe(scale: float, times: int) -> None:
     provider_module.vary = vary
 
 
+def d_select_probe(k: int) -> None:
+    """``--d-select K``: each variant is the one of K (K noises for one source image) that the pair GAN's own
+    discriminator, loaded from the GAN folder's ``trainer.pt``, scores as the most plausible partner of its
+    source; training is untouched."""
+    import ganaug.provider as provider_module
+
+    judges: dict[int, nn.Module] = {}
+    trained = synthetic._gan
+
+    def gan_with_judge(recipe, splits, out, progress, log, gan_seed=None):
+        provider, source = trained(recipe, splits, out, progress, log, gan_seed)
+        if provider.image_conditioned:
+            state = torch.load(provider.path / "trainer.pt", map_location="cpu", weights_only=False)
+            disc = pairgan.PairDiscriminator(provider.spec, provider.generator.cfg)
+            disc.load_state_dict(state["D"])
+            judges[id(provider.generator)] = disc.eval().requires_grad_(False)
+        return provider, f"{source}; best of {k} by its D"
+
+    def vary(gen, images, g, batch_size=256):
+        disc = judges[id(gen)]
+        n = len(images)
+        cands = pairgan.vary(gen, images.repeat_interleave(k, 0), g, batch_size)  # k variants per image, in a row
+        with torch.no_grad():
+            src = images.repeat_interleave(k, 0).float() / 127.5 - 1
+            score = torch.cat(
+                [
+                    disc(c.float() / 127.5 - 1, x)
+                    for c, x in zip(cands.split(batch_size), src.split(batch_size), strict=True)
+                ]
+            )
+        best = score.view(n, k).argmax(1) + torch.arange(n) * k
+        return cands[best]
+
+    synthetic._gan = gan_with_judge
+    provider_module.vary = vary
+
+
 def _diffs(run_dir: str) -> dict[tuple[int, int], tuple[float, float]]:
     """(GAN seed, classifier seed) -> points of (validation, test) balanced accuracy, gan+elastic - elastic."""
     res = json.loads((Path(run_dir) / "report.json").read_text())["results"]
@@ -379,6 +419,7 @@ def main() -> None:
     ap.add_argument("--teach-all", action="store_true", help="see the module")
     ap.add_argument("--z-scale", type=float, default=1.0, metavar="S", help="see the module")
     ap.add_argument("--iterate", type=int, default=1, metavar="K", help="see the module")
+    ap.add_argument("--d-select", type=int, default=1, metavar="K", help="see the module")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     ap.add_argument(
         "--pair-constant", action="append", default=[], metavar="NAME=VALUE", help="e.g. GRID=5: see the module"
@@ -406,8 +447,12 @@ def main() -> None:
     if a.z_scale <= 0 or a.iterate < 1:
         ap.error(f"--z-scale must be > 0 and --iterate >= 1, got {a.z_scale} and {a.iterate}")
     applied = (a.z_scale, a.iterate) != (1.0, 1)
-    if sum([bool(a.recon), a.guide, applied]) > 1:
-        ap.error("--recon, --guide and --z-scale/--iterate each replace part of the pair GAN: use one at a time")
+    if a.d_select < 1:
+        ap.error(f"--d-select must be >= 1, got {a.d_select}")
+    if sum([bool(a.recon), a.guide, applied, a.d_select > 1]) > 1:
+        ap.error(
+            "--recon, --guide, --z-scale/--iterate and --d-select each replace part of the pair GAN: use one at a time"
+        )
     if a.recon:
         recon_probe(a.recon)
     if a.guide:
@@ -416,6 +461,8 @@ def main() -> None:
         pairgan.teaching_classes = lambda counts: [c for c, n in enumerate(counts) if n >= 2]
     if applied:
         inference_probe(a.z_scale, a.iterate)
+    if a.d_select > 1:
+        d_select_probe(a.d_select)
     if a.chain:
         runner.get_provider = chained_provider
     elif a.ensemble:
