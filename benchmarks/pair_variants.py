@@ -46,6 +46,7 @@ Run such a variant into its own ``--out`` and copy in no ``gan*`` folder of anot
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-grid5 --pair-constant GRID=5
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-res1 --set gan.redraw=1.0
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-dsel8-s0 --set 'gan_seeds=[0]' --d-select 8
+    python benchmarks/pair_variants.py --d-grid runs/balance-mnist-pair/gan benchmarks/results/pair-dselect-grid.png
 
     python benchmarks/pair_variants.py --summarize base=runs/pv/base dev-base=runs/pv/dev-base ...
 
@@ -359,6 +360,30 @@ def d_select_probe(k: int) -> None:
     provider_module.vary = vary
 
 
+def d_order_grid(gan_dir: str, out: str, per_row: int = 8, seed: int = 1) -> None:
+    """``--d-grid GAN_DIR OUT``: for the first two stored images of each rare digit 5-9, ``per_row`` variants from
+    one noise draw, ordered by the pair GAN's D score (most plausible first), one row per image, to OUT (PNG)."""
+    from torchvision.utils import save_image
+
+    from ganaug.provider import load_provider
+
+    prov = load_provider(gan_dir)
+    disc = pairgan.PairDiscriminator(prov.spec, prov.generator.cfg)
+    disc.load_state_dict(torch.load(prov.path / "trainer.pt", map_location="cpu", weights_only=False)["D"])
+    disc.eval()
+    images, labels = prov.exemplars
+    rows = []
+    for c in range(5, 10):
+        x = images[labels == c][:2]
+        cands = pairgan.vary(prov.generator, x.repeat_interleave(per_row, 0), torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            score = disc(cands.float() / 127.5 - 1, x.repeat_interleave(per_row, 0).float() / 127.5 - 1)
+        order = score.view(len(x), per_row).argsort(1, descending=True)
+        for i in range(len(x)):
+            rows.append(torch.cat([x[i : i + 1], cands.view(len(x), per_row, *x.shape[1:])[i][order[i]]]))
+    save_image(torch.cat(rows).float() / 255, out, nrow=per_row + 1, padding=1)
+
+
 def _diffs(run_dir: str) -> dict[tuple[int, int], tuple[float, float]]:
     """(GAN seed, classifier seed) -> points of (validation, test) balanced accuracy, gan+elastic - elastic."""
     res = json.loads((Path(run_dir) / "report.json").read_text())["results"]
@@ -420,6 +445,7 @@ def main() -> None:
     ap.add_argument("--z-scale", type=float, default=1.0, metavar="S", help="see the module")
     ap.add_argument("--iterate", type=int, default=1, metavar="K", help="see the module")
     ap.add_argument("--d-select", type=int, default=1, metavar="K", help="see the module")
+    ap.add_argument("--d-grid", nargs=2, metavar=("GAN_DIR", "OUT"), help="rare digits' variants ordered by D (PNG)")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     ap.add_argument(
         "--pair-constant", action="append", default=[], metavar="NAME=VALUE", help="e.g. GRID=5: see the module"
@@ -427,6 +453,9 @@ def main() -> None:
     ap.add_argument("--summarize", nargs="+", metavar="NAME=DIR[,DIR]", help="table of finished runs")
     ap.add_argument("--paired", nargs=2, metavar="NAME=DIR[,DIR]", help="second minus first, paired")
     a = ap.parse_args()
+    if a.d_grid:
+        d_order_grid(*a.d_grid)
+        return
     if a.summarize or a.paired:
         print(summarize(a.summarize) if a.summarize else paired(*a.paired))
         return
