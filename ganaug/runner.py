@@ -232,15 +232,16 @@ def _plan_runs(recipe: Recipe, splits: Splits, gans: list[GanRun], cache: Path |
 def _cache_base(recipe: Recipe, splits: Splits) -> dict[str, Any]:
     """What every classifier run of ``recipe`` depends on, whatever its arm and seed: the settings, the data,
     the library versions and the device the classifiers run on (a run on another device, torch release or CPU
-    instruction set is not the same run)."""
+    instruction set is not the same run). Paths are left out (``synthetic.mix_with``, ``gan.checkpoint``): the
+    synthetic rows' own content hash is in every GAN run's key, so a run directory moved or copied keeps its cache."""
     device = _device_type(recipe.classifier.accelerator)
     return {
         **library_versions(),
         "device": device,
         **({"cpu_isa": cpu_isa()} if device == "cpu" else {}),
         "classifier": {k: v for k, v in asdict(recipe.classifier).items() if k != "jobs"},
-        "synthetic": asdict(recipe.synthetic),
-        "gan": asdict(recipe.gan),
+        "synthetic": {k: v for k, v in asdict(recipe.synthetic).items() if k != "mix_with"},
+        "gan": {k: v for k, v in asdict(recipe.gan).items() if k != "checkpoint"},
         "data": [splits.train.fingerprint(), splits.val.fingerprint(), splits.test.fingerprint()],
     }
 

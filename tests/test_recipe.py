@@ -498,6 +498,32 @@ def test_a_cached_classifier_run_is_keyed_on_library_versions_and_device(monkeyp
     assert runner._run_key(runner._cache_base(recipe, splits), "real", 0, None) != key
 
 
+def test_a_cached_classifier_run_key_holds_no_paths():
+    """A run directory that is moved or copied keeps its cache: the mix recipe's path and a checkpoint's path are
+    not in a GAN run's key (the synthetic rows' content hash is), while a mixing setting and other rows are."""
+    from dataclasses import replace
+
+    import ganaug.runner as runner
+    from ganaug.experiment import build_splits
+
+    recipe = recipe_from_dict(TINY)
+    splits = build_splits(recipe.data, recipe.experiment)
+
+    def key(r, rows="rows-a"):
+        return runner._run_key(
+            runner._cache_base(r, splits), "gan", 0, runner.GanRun(0, None, "", synth_fingerprint=rows)
+        )
+
+    moved = replace(
+        recipe,
+        synthetic=replace(recipe.synthetic, mix_with="/elsewhere/mix-recipe.toml"),
+        gan=replace(recipe.gan, checkpoint="/elsewhere/gan"),
+    )
+    assert key(moved) == key(recipe)
+    assert key(recipe, rows="rows-b") != key(recipe)
+    assert key(replace(recipe, synthetic=replace(recipe.synthetic, mix_share=0.25))) != key(recipe)
+
+
 def test_target_scale_fills_the_picked_classes_past_the_majority_and_nothing_else():
     """``[synthetic] target_scale``: the classes ``sampling_strategy`` fills get ``scale`` × its target (2: twice
     the majority count), the others none; it cannot be combined with ``target_per_class``."""
