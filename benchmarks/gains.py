@@ -49,7 +49,9 @@ every regime (marked PARTIAL until all are in), and every finished classifier ru
 run directory, so the same command after a stop resumes where it was: a resumed regime says how many runs it
 reused, and its wall time covers only the rest. The cache key holds the library versions and the CPU's instruction
 sets (``ganaug.checkpoint.cpu_isa``), so a run resumed on another CPU trains its classifiers again rather than
-mixing two machines' classifier runs in one table.
+mixing two machines' classifier runs in one table. ``--keep-finished`` takes the regimes the results JSON already
+holds from a run of the same settings, library versions and CPU instruction sets, so a table too long for one
+sitting is built in parts (each part commits its PARTIAL JSON; a kept regime says when it ran).
 
 Run (from the repository root, on a quiet machine)::
 
@@ -61,8 +63,9 @@ Run (from the repository root, on a quiet machine)::
     .venv/bin/python benchmarks/gains.py --set gan.diffaug=translation,cutout --tag diffaug
     .venv/bin/python benchmarks/gains.py --smoke             # plumbing check, < 60 s; writes results/smoke/
     .venv/bin/python benchmarks/gains.py --provider pair --reuse-baselines default   # the pair GAN's arms
-    # the pair table of the README (benchmarks/readme_table.py): every regime, the issue's three GAN arms
-    .venv/bin/python benchmarks/gains.py --provider pair --without-arms gan+stroke gan+filter
+    # the pair table of the README (benchmarks/readme_table.py): every regime, the issue's three GAN arms; it
+    # takes about 25 core-hours, so it is built in parts: each run keeps the regimes already in gains-pair.json
+    .venv/bin/python benchmarks/gains.py --provider pair --without-arms gan+stroke gan+filter --keep-finished
 """
 
 from __future__ import annotations
@@ -390,6 +393,8 @@ def markdown(res: dict[str, Any]) -> str:
             f"wall time {r['wall_s']:.0f} s.",
             "",
         ]
+        if r.get("kept_from"):
+            lines += [f"Kept (`--keep-finished`) from the run of {r['kept_from']} with these settings.", ""]
         if s.get("warning"):
             lines += [f"**Warning:** {s['warning']}", ""]
         runs = s.get("classifier_runs") or {}
@@ -544,6 +549,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="results directory (default benchmarks/results)")
     p.add_argument("--run-root", default=str(REPO / "runs" / "bench"), help="parent of the run directories")
     p.add_argument("--fresh", action="store_true", help="delete each regime's run directory first (no GAN reuse)")
+    p.add_argument(
+        "--keep-finished",
+        action="store_true",
+        help="take the regimes already in this run's results JSON from it when their recipe (paths aside), library "
+        "versions and CPU instruction sets are this run's: a table too long for one sitting is built in parts",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the plan and the estimate, run nothing")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument(
@@ -613,6 +624,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     t0 = time.perf_counter()
     regimes: dict[str, Any] = {}
     res: dict[str, Any] = {}
+    if args.keep_finished:
+        regimes.update(kept_regimes(args, out_dir / f"{name}.json", root))
+    to_run = [r for r in args.regimes if r not in regimes]
 
     def done(regime: str, entry: dict[str, Any]) -> None:
         nonlocal res
@@ -630,8 +644,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         ordered = {r: regimes[r] for r in args.regimes if r in regimes}
         res = save(args, rows, estimate, ordered, t0, out_dir, name)  # after every regime: a stop keeps them
 
+    if not to_run:  # every regime kept: the results are written again, in the order asked
+        res = save(args, rows, estimate, {r: regimes[r] for r in args.regimes}, t0, out_dir, name)
     try:
-        if args.jobs > 1:  # one process per regime, one torch thread each: small models use cores better so
+        if args.jobs > 1 and len(to_run) > 1:  # one process and one torch thread per regime: small models use cores
+            # better so
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -639,12 +656,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
             with ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx) as pool:
                 futures = {
                     pool.submit(run_regime, regime, args, root, 1): regime
-                    for regime in args.regimes  # in the order given (default: DEFAULT_ORDER)
+                    for regime in to_run  # in the order given (default: DEFAULT_ORDER)
                 }
                 for fut in as_completed(futures):
                     done(futures[fut], fut.result())
         else:
-            for regime in args.regimes:
+            for regime in to_run:
                 done(regime, run_regime(regime, args, root, None))
     finally:
         if tmp is not None:
@@ -678,6 +695,41 @@ def run_regime(regime: str, args: argparse.Namespace, root: Path, threads: int |
         "summary": summarize(regime, report),
         "report": report,
     }
+
+
+def kept_regimes(args: argparse.Namespace, path: Path, root: Path) -> dict[str, Any]:
+    """The regimes of ``args`` that the results at ``path`` already hold from a run of the same recipe (its paths
+    aside), library versions and CPU instruction sets as this one would be (the classifier-run cache's rule), each
+    marked with the date of the run that made it (``kept_from``); the others run."""
+    from ganaug.checkpoint import cpu_isa, library_versions
+
+    if not path.is_file():
+        return {}
+    old = json.loads(path.read_text())
+    kept = {}
+    for regime, entry in old.get("regimes", {}).items():
+        if regime not in args.regimes:
+            continue
+        report = entry["report"]
+        same = (
+            _without_paths(entry["recipe"]) == _without_paths(regime_recipe(regime, args, root / regime))
+            and report.get("versions") == library_versions()
+            and report.get("machine", {}).get("cpu_isa") == cpu_isa()
+        )
+        print(
+            f"[{regime}] "
+            + (f"kept from {path}" if same else f"runs again: {path} has it from other settings or another machine")
+        )
+        if same:
+            kept[regime] = {**entry, "kept_from": entry.get("kept_from") or old["machine"]["date_utc"]}
+    return kept
+
+
+def _without_paths(raw: dict[str, Any]) -> dict[str, Any]:
+    """A regime's recipe dict without the paths that name where it ran."""
+    out = {k: v for k, v in raw.items() if k != "output_dir"}
+    out["synthetic"] = {k: v for k, v in raw["synthetic"].items() if k != "mix_with"}
+    return out
 
 
 def write_mix_recipe(regime: str, args: argparse.Namespace, raw: dict[str, Any], run_dir: Path) -> Path | None:

@@ -9,6 +9,7 @@ import tomllib
 import pytest
 
 from benchmarks import gains
+from benchmarks._common import RESULTS
 from ganaug.recipe import load_recipe, mixed_recipe, recipe_from_dict
 
 
@@ -73,3 +74,54 @@ def test_copy_baselines_copies_only_non_gan_runs(tmp_path):
     assert sorted(p.name for p in (dst / "classifier-runs").iterdir()) == ["a.json"]
     assert gains.copy_baselines(tmp_path / "label", dst) == 0  # already there: nothing overwritten
     assert gains.copy_baselines(tmp_path / "missing", dst) == 0
+
+
+def test_keep_finished_takes_regimes_of_the_same_settings_from_the_results_and_runs_the_rest(tmp_path, monkeypatch):
+    """``--keep-finished``: a regime already in the run's results JSON, made with the same recipe (paths aside),
+    library versions and CPU instruction sets, is taken from it (marked with its run's date); one whose settings or
+    machine differ runs again. Here the committed 10 and 50 per class pair run is kept whole without running."""
+    import shutil
+
+    import ganaug.checkpoint as checkpoint
+
+    old = json.loads((RESULTS / "gains-pair-low-gseed0.json").read_text())
+    report = old["regimes"]["low10"]["report"]
+    monkeypatch.setattr(checkpoint, "library_versions", lambda: report["versions"])
+    monkeypatch.setattr(checkpoint, "cpu_isa", lambda: report["machine"]["cpu_isa"])
+
+    class Ran(Exception):
+        pass
+
+    def run_regime(regime, *a):
+        raise Ran(regime)
+
+    monkeypatch.setattr(gains, "run_regime", run_regime)
+    shutil.copy(RESULTS / "gains-pair-low-gseed0.json", tmp_path / "gains-pair-low-gseed0.json")
+    argv = [
+        "--provider",
+        "pair",
+        "--regimes",
+        "low10",
+        "low50",
+        "--gan-seeds",
+        "0",
+        "--tag",
+        "low-gseed0",
+        "--jobs",
+        "1",
+    ]
+    argv += ["--set", old["settings"]["set"][0], "--out", str(tmp_path), "--run-root", str(tmp_path / "runs")]
+    res = gains.main([*argv, "--keep-finished"])  # another run root: the recipes differ only in their paths
+    assert res["complete"] and list(res["regimes"]) == ["low10", "low50"]
+    for regime, entry in res["regimes"].items():
+        assert entry["kept_from"] == old["machine"]["date_utc"]
+        assert entry["summary"] == old["regimes"][regime]["summary"]
+    assert "Kept (`--keep-finished`) from the run of" in (tmp_path / "gains-pair-low-gseed0.md").read_text()
+    with pytest.raises(Ran, match="low10"):  # other classifier seeds: not the same settings
+        gains.main([*argv, "--keep-finished", "--seeds", "0", "1"])
+    monkeypatch.setattr(checkpoint, "cpu_isa", lambda: "another CPU")
+    with pytest.raises(Ran, match="low10"):
+        gains.main([*argv, "--keep-finished"])
+    monkeypatch.setattr(checkpoint, "cpu_isa", lambda: report["machine"]["cpu_isa"])
+    with pytest.raises(Ran, match="low10"):  # without the flag every regime runs
+        gains.main(argv)
