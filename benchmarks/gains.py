@@ -647,8 +647,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     if not to_run:  # every regime kept: the results are written again, in the order asked
         res = save(args, rows, estimate, {r: regimes[r] for r in args.regimes}, t0, out_dir, name)
     try:
-        if args.jobs > 1 and len(to_run) > 1:  # one process and one torch thread per regime: small models use cores
-            # better so
+        # one process and one torch thread per regime: small models use the cores better so
+        if args.jobs > 1 and len(to_run) > 1:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
