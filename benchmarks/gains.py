@@ -64,7 +64,8 @@ Run (from the repository root, on a quiet machine)::
     .venv/bin/python benchmarks/gains.py --smoke             # plumbing check, < 60 s; writes results/smoke/
     .venv/bin/python benchmarks/gains.py --provider pair --reuse-baselines default   # the pair GAN's arms
     # the pair table of the README (benchmarks/readme_table.py): every regime, the issue's three GAN arms; it
-    # takes about 25 core-hours, so it is built in parts: each run keeps the regimes already in gains-pair.json
+    # takes about 6 core-hours on an AVX-512/AMX CPU and about 25 on a slow AVX2 one, so it may be built in parts: each
+    # run keeps the regimes already in gains-pair.json from the same settings and CPU
     .venv/bin/python benchmarks/gains.py --provider pair --without-arms gan+stroke gan+filter --keep-finished
 """
 
