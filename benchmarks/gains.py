@@ -629,8 +629,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         regimes.update(kept_regimes(args, out_dir / f"{name}.json", root))
     to_run = [r for r in args.regimes if r not in regimes]
 
-    def done(regime: str, entry: dict[str, Any]) -> None:
+    def write() -> None:  # the regimes finished (or kept) so far, in the order asked
         nonlocal res
+        res = save(args, rows, estimate, {r: regimes[r] for r in args.regimes if r in regimes}, t0, out_dir, name)
+
+    def done(regime: str, entry: dict[str, Any]) -> None:
         regimes[regime] = entry
         h = entry["summary"]["headline"]
         msg = (
@@ -642,11 +645,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
             else "no GAN arm"
         )
         print(f"[{regime}] done in {entry['wall_s']:.0f} s: {msg}", flush=True)
-        ordered = {r: regimes[r] for r in args.regimes if r in regimes}
-        res = save(args, rows, estimate, ordered, t0, out_dir, name)  # after every regime: a stop keeps them
+        write()  # after every regime: a stop keeps them
 
-    if not to_run:  # every regime kept: the results are written again, in the order asked
-        res = save(args, rows, estimate, {r: regimes[r] for r in args.regimes}, t0, out_dir, name)
+    if not to_run:  # every regime kept: the results are written again
+        write()
     try:
         # one process and one torch thread per regime: small models use the cores better so
         if args.jobs > 1 and len(to_run) > 1:

@@ -323,6 +323,13 @@ def inference_probe(scale: float, times: int) -> None:
     provider_module.vary = vary
 
 
+def trained_discriminator(provider) -> nn.Module:
+    """The pair GAN's discriminator at the end of its training, from the GAN folder's ``trainer.pt`` (frozen)."""
+    disc = pairgan.PairDiscriminator(provider.spec, provider.generator.cfg)
+    disc.load_state_dict(torch.load(provider.path / "trainer.pt", map_location="cpu", weights_only=False)["D"])
+    return disc.eval().requires_grad_(False)
+
+
 def d_select_probe(k: int) -> None:
     """``--d-select K``: each variant is the one of K (K noises for one source image) that the pair GAN's own
     discriminator, loaded from the GAN folder's ``trainer.pt``, scores as the most plausible partner of its
@@ -335,10 +342,7 @@ def d_select_probe(k: int) -> None:
     def gan_with_judge(recipe, splits, out, progress, log, gan_seed=None):
         provider, source = trained(recipe, splits, out, progress, log, gan_seed)
         if provider.image_conditioned:
-            state = torch.load(provider.path / "trainer.pt", map_location="cpu", weights_only=False)
-            disc = pairgan.PairDiscriminator(provider.spec, provider.generator.cfg)
-            disc.load_state_dict(state["D"])
-            judges[id(provider.generator)] = disc.eval().requires_grad_(False)
+            judges[id(provider.generator)] = trained_discriminator(provider)
         return provider, f"{source}; best of {k} by its D"
 
     def vary(gen, images, g, batch_size=256):
@@ -368,9 +372,7 @@ def d_order_grid(gan_dir: str, out: str, per_row: int = 8, seed: int = 1) -> Non
     from ganaug.provider import load_provider
 
     prov = load_provider(gan_dir)
-    disc = pairgan.PairDiscriminator(prov.spec, prov.generator.cfg)
-    disc.load_state_dict(torch.load(prov.path / "trainer.pt", map_location="cpu", weights_only=False)["D"])
-    disc.eval()
+    disc = trained_discriminator(prov)
     images, labels = prov.exemplars
     rows = []
     for c in range(5, 10):
