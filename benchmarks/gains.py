@@ -80,6 +80,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -263,11 +264,17 @@ def wall_estimate(rows: list[dict[str, Any]], jobs: int, single_thread_factor: f
     return max(workers)
 
 
-def print_plan(rows: list[dict[str, Any]], args: argparse.Namespace) -> float:
-    total = wall_estimate(rows, args.jobs, args.est_single_thread_factor)
+def print_plan(rows: list[dict[str, Any]], args: argparse.Namespace, kept: Iterable[str] = ()) -> float:
+    """Print the plan and return its wall-time estimate (seconds), which leaves out the ``kept`` regimes (taken
+    from the results by ``--keep-finished``, not run)."""
+    kept = set(kept)
+    to_run = [r for r in rows if r["regime"] not in kept]
+    total = wall_estimate(to_run, min(args.jobs, max(1, len(to_run))), args.est_single_thread_factor)
     print(
-        f"plan: {len(rows)} regime(s), {sum(r['classifier_runs'] for r in rows)} classifier runs "
-        f"({args.classifier_steps} steps × batch {args.classifier_batch}), {sum(r['gan'] for r in rows)} GAN(s) "
+        f"plan: {len(rows)} regime(s)"
+        + (f" ({len(rows) - len(to_run)} kept from the results)" if len(to_run) < len(rows) else "")
+        + f", {sum(r['classifier_runs'] for r in to_run)} classifier runs "
+        f"({args.classifier_steps} steps × batch {args.classifier_batch}), {sum(r['gan'] for r in to_run)} GAN(s) "
         f"({args.gan_steps} steps), {args.jobs} parallel job(s); estimate {total / 60:.1f} min at "
         f"{args.est_gan_step_s} s per GAN step (batch 128), {args.est_clf_step_s} s per classifier step "
         f"(batch 64), {args.est_run_overhead_s} s per run"
@@ -276,7 +283,8 @@ def print_plan(rows: list[dict[str, Any]], args: argparse.Namespace) -> float:
     for r in rows:
         print(
             f"  {r['regime']:7s} {len(r['arms'])} arms × {r['seeds']} seeds = {r['classifier_runs']} runs, "
-            f"{r['gan']} GAN(s) × {r['gan_steps']} steps, ~{r['estimate_s'] / 60:.1f} min",
+            f"{r['gan']} GAN(s) × {r['gan_steps']} steps, "
+            + ("kept from the results" if r["regime"] in kept else f"~{r['estimate_s'] / 60:.1f} min"),
             flush=True,
         )
     return total
@@ -614,19 +622,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     args = parse_args(argv)
     configure(args.threads)
-    rows = plan(args)
-    estimate = print_plan(rows, args)
-    if args.dry_run:
-        return None
     out_dir = results_dir(args.out, args.smoke)
     name = f"{NAME}-{args.tag}" if args.tag else NAME
-    tmp = tempfile.TemporaryDirectory(prefix="ganaug-gains-") if args.smoke else None
+    tmp = tempfile.TemporaryDirectory(prefix="ganaug-gains-") if args.smoke and not args.dry_run else None
     root = Path(tmp.name) if tmp else Path(args.run_root) / (args.tag or "default")
-    t0 = time.perf_counter()
     regimes: dict[str, Any] = {}
-    res: dict[str, Any] = {}
-    if args.keep_finished:
+    if args.keep_finished:  # before the plan, so that its estimate leaves the kept regimes out
         regimes.update(kept_regimes(args, out_dir / f"{name}.json", root))
+    rows = plan(args)
+    estimate = print_plan(rows, args, regimes)
+    if args.dry_run:
+        return None
+    t0 = time.perf_counter()
+    res: dict[str, Any] = {}
     to_run = [r for r in args.regimes if r not in regimes]
 
     def write() -> None:  # the regimes finished (or kept) so far, in the order asked

@@ -76,7 +76,9 @@ def test_copy_baselines_copies_only_non_gan_runs(tmp_path):
     assert gains.copy_baselines(tmp_path / "missing", dst) == 0
 
 
-def test_keep_finished_takes_regimes_of_the_same_settings_from_the_results_and_runs_the_rest(tmp_path, monkeypatch):
+def test_keep_finished_takes_regimes_of_the_same_settings_from_the_results_and_runs_the_rest(
+    tmp_path, monkeypatch, capsys
+):
     """``--keep-finished``: a regime already in the run's results JSON, made with the same recipe (paths aside),
     library versions and CPU instruction sets, is taken from it (marked with its run's date); one whose settings or
     machine differ runs again. Here the committed 10 and 50 per class pair run is kept whole without running."""
@@ -117,6 +119,11 @@ def test_keep_finished_takes_regimes_of_the_same_settings_from_the_results_and_r
         assert entry["kept_from"] == old["machine"]["date_utc"]
         assert entry["summary"] == old["regimes"][regime]["summary"]
     assert "Kept (`--keep-finished`) from the run of" in (tmp_path / "gains-pair-low-gseed0.md").read_text()
+    capsys.readouterr()
+    assert gains.main([*argv, "--keep-finished", "--dry-run"]) is None  # the plan leaves kept regimes out
+    plan = capsys.readouterr().out
+    assert "2 regime(s) (2 kept from the results), 0 classifier runs" in plan and "estimate 0.0 min" in plan
+    assert plan.count("kept from the results") == 3
     with pytest.raises(Ran, match="low10"):  # other classifier seeds: not the same settings
         gains.main([*argv, "--keep-finished", "--seeds", "0", "1"])
     monkeypatch.setattr(checkpoint, "cpu_isa", lambda: "another CPU")
