@@ -29,8 +29,10 @@ classes' 5 included (each class drawn alike). Both change the GAN, which the cac
 ``trainer.pt``) finds the most plausible partner of the source: a filter of broken variants, training untouched.
 The stroke redraw (G also paints a bounded residual within 2 px of x's ink before its warp) began here as
 ``--residual EPS`` and is now the library's ``gan.redraw`` setting: ``--set gan.redraw=EPS``, seen by the cache
-key. ``--pair-constant NAME=VALUE`` sets one of ``ganaug.pair``'s module
-constants (the field's ``GRID``, its ``FIELD_BOUND``) for the run: the GAN's cache key does not see them either.
+key. ``--morph only|pair`` replaces the pair GAN's variants by morphs between two images of a class, or varies the
+morphs with it (``benchmarks/morph.py``); training is untouched. ``--pair-constant NAME=VALUE`` sets one of
+``ganaug.pair``'s module constants (the field's ``GRID``, its ``FIELD_BOUND``) for the run: the GAN's cache key
+does not see them either.
 Run such a variant into its own ``--out`` and copy in no ``gan*`` folder of another run.
 
     python benchmarks/pair_variants.py --out runs/pv/base
@@ -46,6 +48,7 @@ Run such a variant into its own ``--out`` and copy in no ``gan*`` folder of anot
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-grid5 --pair-constant GRID=5
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-res1 --set gan.redraw=1.0
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-dsel8-s0 --set 'gan_seeds=[0]' --d-select 8
+    python benchmarks/pair_variants.py --dev --out runs/pv/dev-morph-pair-s0 --set 'gan_seeds=[0]' --morph pair
     python benchmarks/pair_variants.py --d-grid runs/balance-mnist-pair/gan benchmarks/results/pair-dselect-grid.png
 
     python benchmarks/pair_variants.py --summarize base=runs/pv/base dev-base=runs/pv/dev-base ...
@@ -73,6 +76,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import ganaug.pair as pairgan  # noqa: E402
 import ganaug.runner as runner  # noqa: E402
 import ganaug.synthetic as synthetic  # noqa: E402
+from benchmarks.morph import morph_probe, sources_and_partners  # noqa: E402
 from ganaug.data import load_images, resolve_dataset  # noqa: E402
 from ganaug.experiment import Splits, build_splits, subset  # noqa: E402
 from ganaug.mix import MixedProvider, mix  # noqa: E402
@@ -269,20 +273,7 @@ def guided_synthesize(self, labels, pool, pool_labels, seed, batch_size=256):
     if not self.image_conditioned:
         return self.sample(labels, seed=seed, batch_size=batch_size)
     g = torch.Generator().manual_seed(int(seed))
-    pool_labels = torch.as_tensor(pool_labels, dtype=torch.int64)
-    rows = pairgan.source_rows(labels, pool_labels, g)
-    if (rows < 0).any():
-        raise ValueError("the --guide probe needs every label in the pool")
-    guides = rows.clone()
-    for c in labels.unique().tolist():
-        have = torch.nonzero(pool_labels == c).flatten()
-        m = labels == c
-        if len(have) > 1:
-            pos = torch.searchsorted(have, rows[m])  # the source's place among its class's rows
-            off = torch.randint(len(have) - 1, (int(m.sum()),), generator=g)
-            guides[m] = have[(pos + 1 + off) % len(have)]
-    src = self._as_batch([pool[i] for i in rows.tolist()])
-    gd = self._as_batch([pool[i] for i in guides.tolist()])
+    src, gd = sources_and_partners(self, labels, pool, pool_labels, g, "--guide")
     z_seed = int(torch.randint(2**62, (1,), generator=g))
     return pairgan.vary(self.generator, torch.cat([src, gd], 1), torch.Generator().manual_seed(z_seed), batch_size)[
         :, : self.spec.channels
@@ -447,6 +438,7 @@ def main() -> None:
     ap.add_argument("--z-scale", type=float, default=1.0, metavar="S", help="see the module")
     ap.add_argument("--iterate", type=int, default=1, metavar="K", help="see the module")
     ap.add_argument("--d-select", type=int, default=1, metavar="K", help="see the module")
+    ap.add_argument("--morph", choices=["only", "pair"], help="see benchmarks/morph.py")
     ap.add_argument("--d-grid", nargs=2, metavar=("GAN_DIR", "OUT"), help="rare digits' variants ordered by D (PNG)")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     ap.add_argument(
@@ -480,9 +472,10 @@ def main() -> None:
     applied = (a.z_scale, a.iterate) != (1.0, 1)
     if a.d_select < 1:
         ap.error(f"--d-select must be >= 1, got {a.d_select}")
-    if sum([bool(a.recon), a.guide, applied, a.d_select > 1]) > 1:
+    if sum([bool(a.recon), a.guide, applied, a.d_select > 1, bool(a.morph)]) > 1:
         ap.error(
-            "--recon, --guide, --z-scale/--iterate and --d-select each replace part of the pair GAN: use one at a time"
+            "--recon, --guide, --z-scale/--iterate, --d-select and --morph each replace part of the pair GAN: "
+            "use one at a time"
         )
     if a.recon:
         recon_probe(a.recon)
@@ -494,6 +487,8 @@ def main() -> None:
         inference_probe(a.z_scale, a.iterate)
     if a.d_select > 1:
         d_select_probe(a.d_select)
+    if a.morph:
+        morph_probe(a.morph)
     if a.chain:
         runner.get_provider = chained_provider
     elif a.ensemble:
