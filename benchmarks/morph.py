@@ -99,3 +99,32 @@ def morph_probe(mode: str) -> None:
         return pairgan.vary(self.generator, made, torch.Generator().manual_seed(z_seed), batch_size)
 
     provider_module.Provider.synthesize = synthesize
+
+
+def morph_grid(gan_dir: str, out: str, per_row: int = 10, seed: int = 0) -> None:
+    """For each rare digit 5-9 of a pair GAN folder's stored images: its real images, then ``per_row`` morphs
+    between two of them (one row), then the pair GAN's variants of those morphs (a second row), to ``out`` (PNG)."""
+    from torchvision.utils import save_image
+
+    from ganaug.provider import load_provider
+
+    prov = load_provider(gan_dir)
+    images, labels = prov.exemplars
+    rows = []
+    for c in range(5, 10):
+        x = images[labels == c]
+        g = torch.Generator().manual_seed(seed + c)
+        src = torch.randint(len(x), (per_row,), generator=g)
+        partner = (src + 1 + torch.randint(len(x) - 1, (per_row,), generator=g)) % len(x)
+        made = morphs(x[src], x[partner], g)
+        varied = pairgan.vary(prov.generator, made, g)
+        rows += [torch.cat([x, made]), torch.cat([x, varied])]
+    save_image(torch.cat(rows).float() / 255, out, nrow=len(rows[0]), padding=1)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 3:
+        sys.exit("usage: python benchmarks/morph.py PAIR_GAN_DIR OUT.png  (the rare digits' morphs, see morph_grid)")
+    morph_grid(*sys.argv[1:])
