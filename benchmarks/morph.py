@@ -115,7 +115,8 @@ def morph_grid(gan_dir: str, out: str, per_row: int = 10, seed: int = 0) -> None
         x = images[labels == c]
         g = torch.Generator().manual_seed(seed + c)
         src = torch.randint(len(x), (per_row,), generator=g)
-        partner = (src + 1 + torch.randint(len(x) - 1, (per_row,), generator=g)) % len(x)
+        same = torch.zeros(per_row, dtype=torch.long)
+        partner = partner_rows(src, same, torch.zeros(len(x), dtype=torch.long), g)
         made = morphs(x[src], x[partner], g)
         varied = pairgan.vary(prov.generator, made, g)
         rows += [torch.cat([x, made]), torch.cat([x, varied])]
