@@ -14,6 +14,7 @@ The runs (git-ignored directories; ``--set classifier.jobs=2`` runs two classifi
     $PV --dev --out runs/pv/dev-steps3k-s0 --set 'gan_seeds=[0]'
     $PV --out runs/pv/test-steps3k-s0 --set 'gan_seeds=[0]'
     $PV --out runs/pv/test-steps3k-s1 --set 'gan_seeds=[1]'
+    $PV --out runs/pv/test-steps3k-nongan --set 'arms=["classical","elastic","stroke"]'   # the non-GAN arms
     # the ceiling at 3,000 steps
     G="python benchmarks/gains.py --classifier-steps 3000 --out runs/budget-results --tag steps3k"
     $G --regimes full --without-arms real
@@ -59,6 +60,10 @@ RUNS: dict[str, tuple[str, list[str], list[str]]] = {
         )
     },
 }
+# 90:1: the non-GAN arms at both budgets (1,000: the pair table's run; 3,000: runs/pv/test-steps3k-nongan), so the
+# best non-GAN arm is chosen on validation at each budget
+BASELINES = {1000: "runs/bench/pair/imb100", 3000: "runs/pv/test-steps3k-nongan"}
+BASELINE_ARMS = ("classical", "elastic", "stroke")
 CEILINGS = {1000: "benchmarks/results/gains.json", 3000: "runs/budget-results/gains-steps3k.json"}
 ARMS = ("elastic", "gan+elastic")
 
@@ -106,6 +111,24 @@ def compare(short: list[str], long: list[str], split: str, ceilings: dict[int, f
     return row
 
 
+def baselines(dirs: dict[int, str], gan_dirs: dict[int, list[str]]) -> dict[str, Any]:
+    """Per budget: validation and test means of the non-GAN arms, the one validation picks, and ``gan+elastic``
+    minus it on test, paired by classifier seed over every GAN seed of ``gan_dirs``."""
+    out: dict[str, Any] = {}
+    for steps, d in dirs.items():
+        res = json.loads((REPO / d / "report.json").read_text())["results"]
+        means = {
+            arm: {s: mean(100 * r[s]["balanced_accuracy"] for r in res[arm]) for s in ("validation", "test")}
+            for arm in BASELINE_ARMS
+        }
+        best = max(BASELINE_ARMS, key=lambda a: means[a]["validation"])
+        base = {r["seed"]: 100 * r["test"]["balanced_accuracy"] for r in res[best]}
+        gan = arm_runs(gan_dirs[steps], "test")["gan+elastic"]
+        diffs = [acc - base[seed] for (_, seed), acc in sorted(gan.items())]
+        out[str(steps)] = {"arms": means, "best": best, "gan_elastic_minus_best": list(paired_ci(diffs))}
+    return out
+
+
 def _ci(m: float, lo: float, hi: float) -> str:
     return f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]"
 
@@ -124,6 +147,8 @@ def markdown(rows: dict[str, dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in rows.items():
+        if name == "baselines":
+            continue
         s, l_ = row["1000"], row["3000"]
         ceil = f"{s['ceiling']:.2f} → {l_['ceiling']:.2f}" if "ceiling" in s else "—"
         gap = f"{100 * s['gap_closed']:.0f} % → {100 * l_['gap_closed']:.0f} %" if "gap_closed" in s else "—"
@@ -132,6 +157,21 @@ def markdown(rows: dict[str, dict[str, Any]]) -> str:
             f"| {s['gan+elastic']:.2f} → {l_['gan+elastic']:.2f} | {_ci(*s['delta'])} | {_ci(*l_['delta'])} "
             f"| {_ci(*row['delta_change'])} | {ceil} | {gap} |"
         )
+    if "baselines" in rows:
+        b = rows["baselines"]
+        lines += [
+            "",
+            "90:1, the non-GAN arms at each budget (test; validation in brackets), the one validation picks and "
+            "`gan+elastic` minus it on test (10 pairs):",
+            "",
+            "| steps | " + " | ".join(f"`{a}`" for a in BASELINE_ARMS) + " | picked | `gan+elastic` − picked |",
+            "|---|" + "---|" * (len(BASELINE_ARMS) + 2),
+        ]
+        for steps, cell in b.items():
+            arms = " | ".join(
+                f"{cell['arms'][a]['test']:.2f} ({cell['arms'][a]['validation']:.2f})" for a in BASELINE_ARMS
+            )
+            lines.append(f"| {steps} | {arms} | `{cell['best']}` | {_ci(*cell['gan_elastic_minus_best'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -145,6 +185,8 @@ def main() -> None:
     for r in a.regimes:
         dev = r.endswith("-dev")  # the development split's validation scores; no ceiling on that split
         rows[r] = compare(RUNS[r][1], RUNS[r][2], "validation" if dev else "test", None if dev else ceilings)
+    if "imb100" in rows:
+        rows["baselines"] = baselines(BASELINES, {1000: RUNS["imb100"][1], 3000: RUNS["imb100"][2]})
     payload = {"machine": machine_record(), "ceilings": ceilings, "regimes": rows}
     for path in write_results(Path(a.out), "classifier-budget", payload, markdown(rows)):
         print("wrote", path)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from benchmarks.budget import compare, markdown
+from benchmarks.budget import baselines, compare, markdown
 
 
 def _run_dir(path, elastic, gan):
@@ -43,3 +43,22 @@ def test_compare_refuses_budgets_without_a_common_pair(tmp_path):
     long = _run_dir(tmp_path / "long", {0: 0.9}, {(1, 0): 0.93})
     with pytest.raises(SystemExit, match="no \\(GAN seed, classifier seed\\) pair"):
         compare([short], [long], "test", None)
+
+
+def test_baselines_pick_the_non_gan_arm_on_validation_and_pair_the_gan_arm_with_it(tmp_path):
+    def run(seed, val, test):
+        return {"seed": seed, "validation": {"balanced_accuracy": val}, "test": {"balanced_accuracy": test}}
+
+    arms = {  # stroke leads on validation and trails elastic on test: validation decides
+        "classical": [run(0, 0.80, 0.80), run(1, 0.80, 0.80)],
+        "elastic": [run(0, 0.85, 0.90), run(1, 0.85, 0.90)],
+        "stroke": [run(0, 0.86, 0.88), run(1, 0.86, 0.89)],
+    }
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "report.json").write_text(json.dumps({"results": arms}))
+    gan = _run_dir(tmp_path / "gan", {0: 0.9, 1: 0.9}, {(0, 0): 0.91, (0, 1): 0.92, (1, 0): 0.93, (1, 1): 0.94})
+    cell = baselines({3000: str(tmp_path / "base")}, {3000: [gan]})["3000"]
+    assert cell["best"] == "stroke"
+    assert cell["arms"]["stroke"]["test"] == pytest.approx(88.5)
+    # (91 - 88) + (92 - 89) + (93 - 88) + (94 - 89) over 4 pairs
+    assert cell["gan_elastic_minus_best"][0] == pytest.approx(4.0)
