@@ -15,7 +15,8 @@ The runs (git-ignored directories; ``--set classifier.jobs=2`` runs two classifi
     $PV --out runs/pv/test-steps3k-s0 --set 'gan_seeds=[0]'
     $PV --out runs/pv/test-steps3k-s1 --set 'gan_seeds=[1]'
     $PV --out runs/pv/test-steps3k-nongan --set 'arms=["classical","elastic","stroke"]'   # the non-GAN arms
-    # the ceiling at 3,000 steps
+    # the ceiling at each budget, on this machine
+    python benchmarks/gains.py --regimes full --without-arms real --out runs/budget-results --tag steps1k
     G="python benchmarks/gains.py --classifier-steps 3000 --out runs/budget-results --tag steps3k"
     $G --regimes full --without-arms real
     # the other regimes of the pair table, GAN seed 0 (the pair table's GANs copied into runs/bench/pair-steps3k/)
@@ -23,7 +24,7 @@ The runs (git-ignored directories; ``--set classifier.jobs=2`` runs two classifi
         class_weighted smote classical stroke gan gan+classical gan+stroke gan+filter
 
 then ``python benchmarks/budget.py`` writes ``benchmarks/results/classifier-budget.{json,md}`` from their reports and
-the 1,000-step ones (``runs/pv/{dev,test}-base-s*``, ``runs/bench/pair/<regime>``, ``benchmarks/results/gains.json``).
+the 1,000-step ones (``runs/pv/{dev,test}-base-s*``, ``runs/bench/pair/<regime>``: the pair table's run).
 Each regime is compared on the (GAN seed, classifier seed) pairs both budgets ran.
 """
 
@@ -64,7 +65,8 @@ RUNS: dict[str, tuple[str, list[str], list[str]]] = {
 # best non-GAN arm is chosen on validation at each budget
 BASELINES = {1000: "runs/bench/pair/imb100", 3000: "runs/pv/test-steps3k-nongan"}
 BASELINE_ARMS = ("classical", "elastic", "stroke")
-CEILINGS = {1000: "benchmarks/results/gains.json", 3000: "runs/budget-results/gains-steps3k.json"}
+# the ceiling at each budget, measured on the machine of the runs above (``--tag steps1k`` / ``steps3k``)
+CEILINGS = {1000: "runs/budget-results/gains-steps1k.json", 3000: "runs/budget-results/gains-steps3k.json"}
 ARMS = ("elastic", "gan+elastic")
 
 
