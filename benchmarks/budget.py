@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks._common import machine_record, write_results  # noqa: E402
+from benchmarks.pair_variants import arm_scores  # noqa: E402
 from ganaug.stats import paired_ci  # noqa: E402
 
 # regime -> (label, 1,000-step run directories, 3,000-step run directories), relative to the repository
@@ -71,18 +72,8 @@ ARMS = ("elastic", "gan+elastic")
 
 
 def arm_runs(run_dirs: list[str], split: str) -> dict[str, dict[tuple[int, int], float]]:
-    """arm -> (GAN seed, classifier seed) -> points of balanced accuracy on ``split``; the baseline's runs are
-    keyed by every GAN seed of the directory's GAN runs, so each pair compares runs of one classifier seed."""
-    out: dict[str, dict[tuple[int, int], float]] = {a: {} for a in ARMS}
-    for d in run_dirs:
-        res = json.loads((REPO / d / "report.json").read_text())["results"]
-        gan_seeds = sorted({r["gan_seed"] for r in res["gan+elastic"]})
-        for r in res["gan+elastic"]:
-            out["gan+elastic"][(r["gan_seed"], r["seed"])] = 100 * r[split]["balanced_accuracy"]
-        for r in res["elastic"]:
-            for g in gan_seeds:
-                out["elastic"][(g, r["seed"])] = 100 * r[split]["balanced_accuracy"]
-    return out
+    """``pair_variants.arm_scores`` of ``run_dirs`` (relative to the repository) on one split."""
+    return arm_scores([str(REPO / d) for d in run_dirs], (split,))[split]
 
 
 def ceiling(path: str) -> float:

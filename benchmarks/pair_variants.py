@@ -377,16 +377,26 @@ def d_order_grid(gan_dir: str, out: str, per_row: int = 8, seed: int = 1) -> Non
     save_image(torch.cat(rows).float() / 255, out, nrow=per_row + 1, padding=1)
 
 
+def arm_scores(run_dirs: list[str], splits: tuple[str, ...] = ("validation", "test")) -> dict[str, dict]:
+    """split -> arm (``elastic``, ``gan+elastic``) -> (GAN seed, classifier seed) -> points of balanced accuracy,
+    over finished runs' reports; a baseline run is keyed by every GAN seed of its directory's GAN runs, so each
+    pair compares runs of one classifier seed."""
+    out: dict[str, dict] = {s: {"elastic": {}, "gan+elastic": {}} for s in splits}
+    for d in run_dirs:
+        res = json.loads((Path(d) / "report.json").read_text())["results"]
+        gan_seeds = sorted({r["gan_seed"] for r in res["gan+elastic"]})
+        for s in splits:
+            for r in res["gan+elastic"]:
+                out[s]["gan+elastic"][(r["gan_seed"], r["seed"])] = 100 * r[s]["balanced_accuracy"]
+            for r in res["elastic"]:
+                out[s]["elastic"].update({(g, r["seed"]): 100 * r[s]["balanced_accuracy"] for g in gan_seeds})
+    return out
+
+
 def _diffs(run_dir: str) -> dict[tuple[int, int], tuple[float, float]]:
     """(GAN seed, classifier seed) -> points of (validation, test) balanced accuracy, gan+elastic - elastic."""
-    res = json.loads((Path(run_dir) / "report.json").read_text())["results"]
-    base = {r["seed"]: r for r in res["elastic"]}
-    return {
-        (r["gan_seed"], r["seed"]): tuple(
-            100 * (r[s]["balanced_accuracy"] - base[r["seed"]][s]["balanced_accuracy"]) for s in ("validation", "test")
-        )
-        for r in res["gan+elastic"]
-    }
+    v, t = (arm_scores([run_dir])[s] for s in ("validation", "test"))
+    return {k: (v["gan+elastic"][k] - v["elastic"][k], t["gan+elastic"][k] - t["elastic"][k]) for k in v["gan+elastic"]}
 
 
 def _named(item: str) -> tuple[str, dict[tuple[int, int], tuple[float, float]]]:
