@@ -24,7 +24,9 @@ The runs (git-ignored directories; ``--set classifier.jobs=2`` runs two classifi
         class_weighted smote classical stroke gan gan+classical gan+stroke gan+filter
 
 then ``python benchmarks/budget.py`` writes ``benchmarks/results/classifier-budget.{json,md}`` from their reports and
-the 1,000-step ones (``runs/pv/{dev,test}-base-s*``, ``runs/bench/pair/<regime>``: the pair table's run).
+the 1,000-step ones (``runs/pv/{dev,test}-base-s*``, ``runs/bench/pair/<regime>``: the pair table's run). The
+shipped pair recipe trains its classifier for 3,000 steps since this probe (``recipes/balance-mnist-pair.toml``):
+``--set classifier.steps=1000`` remakes the 1,000-step ``pair_variants.py`` runs.
 Each regime is compared on the (GAN seed, classifier seed) pairs both budgets ran.
 """
 

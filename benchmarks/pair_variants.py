@@ -53,6 +53,10 @@ Run such a variant into its own ``--out`` and copy in no ``gan*`` folder of anot
 
     python benchmarks/pair_variants.py --summarize base=runs/pv/base dev-base=runs/pv/dev-base ...
 
+The recipe's classifier trained 1,000 steps until December 5 and trains 3,000 since (``benchmarks/budget.py``):
+every variant in ABLATIONS.md before the section "The pair recipe moves to 3,000 classifier steps" ran at 1,000, so
+add ``--set classifier.steps=1000`` to remake one of them.
+
 Each run writes its report (``report.json``, ``report.md``) to ``--out``; GANs and classifier runs are cached
 there (copy another run's ``gan*``, ``mix`` and ``classifier-runs`` folders in to reuse them). Results:
 benchmarks/results/ABLATIONS.md, "Volume, fresh samples, ..." and the subsections after it.
