@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks._common import machine_record, write_results  # noqa: E402
 from benchmarks.pair_variants import arm_scores  # noqa: E402
-from ganaug.stats import paired_ci  # noqa: E402
+from ganaug.stats import headline, paired_ci  # noqa: E402
 
 # regime -> (label, 1,000-step run directories, 3,000-step run directories), relative to the repository
 RUNS: dict[str, tuple[str, list[str], list[str]]] = {
@@ -107,20 +107,23 @@ def compare(short: list[str], long: list[str], split: str, ceilings: dict[int, f
 
 
 def baselines(dirs: dict[int, str], gan_dirs: dict[int, list[str]]) -> dict[str, Any]:
-    """Per budget: validation and test means of the non-GAN arms, the one validation picks, and ``gan+elastic``
-    minus it on test, paired by classifier seed over every GAN seed of ``gan_dirs``."""
+    """Per budget: validation and test means of the non-GAN arms, the one validation picks and ``gan+elastic``
+    minus it on test, paired by classifier seed over every GAN seed of ``gan_dirs`` (``ganaug.stats.headline``)."""
+
+    def results(d: str) -> dict[str, list[dict[str, Any]]]:
+        return json.loads((REPO / d / "report.json").read_text())["results"]
+
     out: dict[str, Any] = {}
     for steps, d in dirs.items():
-        res = json.loads((REPO / d / "report.json").read_text())["results"]
+        res = {arm: runs for arm, runs in results(d).items() if arm in BASELINE_ARMS}
+        res["gan+elastic"] = [r for g in gan_dirs[steps] for r in results(g)["gan+elastic"]]
+        h = headline(res, "balanced_accuracy", has_validation=True)
         means = {
             arm: {s: mean(100 * r[s]["balanced_accuracy"] for r in res[arm]) for s in ("validation", "test")}
             for arm in BASELINE_ARMS
         }
-        best = max(BASELINE_ARMS, key=lambda a: means[a]["validation"])
-        base = {r["seed"]: 100 * r["test"]["balanced_accuracy"] for r in res[best]}
-        gan = arm_runs(gan_dirs[steps], "test")["gan+elastic"]
-        diffs = [acc - base[seed] for (_, seed), acc in sorted(gan.items())]
-        out[str(steps)] = {"arms": means, "best": best, "gan_elastic_minus_best": list(paired_ci(diffs))}
+        ci = [100 * h["test_diff_mean"], *(100 * x for x in h["test_diff_ci95"])]
+        out[str(steps)] = {"arms": means, "best": h["best_baseline_arm"], "gan_elastic_minus_best": ci}
     return out
 
 
@@ -128,7 +131,8 @@ def _ci(m: float, lo: float, hi: float) -> str:
     return f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]"
 
 
-def markdown(rows: dict[str, dict[str, Any]]) -> str:
+def markdown(rows: dict[str, dict[str, Any]], base: dict[str, Any] | None = None) -> str:
+    """The table of ``compare``'s rows per regime, then ``baselines``' table where given."""
     lines = [
         "# The classifier's step budget: 1,000 against 3,000 steps",
         "",
@@ -142,8 +146,6 @@ def markdown(rows: dict[str, dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in rows.items():
-        if name == "baselines":
-            continue
         s, l_ = row["1000"], row["3000"]
         ceil = f"{s['ceiling']:.2f} → {l_['ceiling']:.2f}" if "ceiling" in s else "—"
         gap = f"{100 * s['gap_closed']:.0f} % → {100 * l_['gap_closed']:.0f} %" if "gap_closed" in s else "—"
@@ -152,8 +154,7 @@ def markdown(rows: dict[str, dict[str, Any]]) -> str:
             f"| {s['gan+elastic']:.2f} → {l_['gan+elastic']:.2f} | {_ci(*s['delta'])} | {_ci(*l_['delta'])} "
             f"| {_ci(*row['delta_change'])} | {ceil} | {gap} |"
         )
-    if "baselines" in rows:
-        b = rows["baselines"]
+    if base:
         lines += [
             "",
             "90:1, the non-GAN arms at each budget (test; validation in brackets), the one validation picks and "
@@ -162,7 +163,7 @@ def markdown(rows: dict[str, dict[str, Any]]) -> str:
             "| steps | " + " | ".join(f"`{a}`" for a in BASELINE_ARMS) + " | picked | `gan+elastic` − picked |",
             "|---|" + "---|" * (len(BASELINE_ARMS) + 2),
         ]
-        for steps, cell in b.items():
+        for steps, cell in base.items():
             arms = " | ".join(
                 f"{cell['arms'][a]['test']:.2f} ({cell['arms'][a]['validation']:.2f})" for a in BASELINE_ARMS
             )
@@ -180,12 +181,12 @@ def main() -> None:
     for r in a.regimes:
         dev = r.endswith("-dev")  # the development split's validation scores; no ceiling on that split
         rows[r] = compare(RUNS[r][1], RUNS[r][2], "validation" if dev else "test", None if dev else ceilings)
-    if "imb100" in rows:
-        rows["baselines"] = baselines(BASELINES, {1000: RUNS["imb100"][1], 3000: RUNS["imb100"][2]})
-    payload = {"machine": machine_record(), "ceilings": ceilings, "regimes": rows}
-    for path in write_results(Path(a.out), "classifier-budget", payload, markdown(rows)):
+    base = baselines(BASELINES, {1000: RUNS["imb100"][1], 3000: RUNS["imb100"][2]}) if "imb100" in rows else None
+    payload = {"machine": machine_record(), "ceilings": ceilings, "regimes": rows, "baselines": base}
+    text = markdown(rows, base)
+    for path in write_results(Path(a.out), "classifier-budget", payload, text):
         print("wrote", path)
-    print(markdown(rows))
+    print(text)
 
 
 if __name__ == "__main__":
