@@ -130,9 +130,34 @@ def _coverage_section(cov: dict[str, Any] | None) -> list[str]:
         "| recall | " + " | ".join(fmt(v) for v in cov["recall"]) + " |",
         "",
         f"Against the real {ref}; k-NN manifolds (k = 3, fewer for classes with 3 images or fewer) in the "
-        f"{cov['feature_space']}; domain FID {fmt(cov['domain_fid'])}.",
+        f"{cov['feature_space']}.",
         "",
+        *_fid_and_cas_lines(cov, f"{cov.get('reference', 'training')} images", fmt),
     ]
+
+
+def _fid_and_cas_lines(cov: dict[str, Any], ref: str, fmt) -> list[str]:
+    """Domain FID beside its real-vs-real floor, and the classification accuracy score (``synthetic_cas``)."""
+    lines = []
+    fid = cov.get("fid")
+    if fid:
+        n = fid["sizes"]
+        lines.append(
+            f"- Domain FID {fmt(fid['synthetic'])}, against a floor of {fmt(fid['real_floor'])} between real images "
+            f"at the same sizes: the {ref} of classes {fid['classes']} split in two halves ({n['reference_half']} and "
+            f"{n['compared']} images), the synthetic rows drawn to the second half's class counts; mean of "
+            f"{fid['repeats']} splits. The closer to the floor, the closer the rows are to real images."
+        )
+    cas = cov.get("cas")
+    if cas:
+        ratio = cas["synthetic"] / cas["real"] if cas["real"] else float("nan")
+        lines.append(
+            f"- Classification accuracy score (CAS) on classes {cas['classes']}: trained on their "
+            f"{cas['synthetic_rows']} synthetic rows alone, the recipe's classifier recognises "
+            f"{cas['synthetic'] * 100:.1f} % of their {ref} (balanced accuracy, among those classes); trained on "
+            f"their {cas['real_rows']} real training images, {cas['real'] * 100:.1f} % ({fmt(ratio)}×)."
+        )
+    return [*lines, ""] if lines else []
 
 
 def dataset_held_back(report: dict[str, Any]) -> bool:

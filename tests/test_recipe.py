@@ -99,7 +99,14 @@ def test_tiny_end_to_end_run_cache_and_guard(tmp_path):
     assert saved["dataset_written"] == rep["guard"]["passed"] == (out / "augmented").exists()
     assert "gain guard" in (out / "report.md").read_text().lower()
     cov = saved["gan"]["coverage"]  # coverage of the synthetic rows, per class, against unseen real images
-    assert len(cov["precision"]) == len(cov["recall"]) == 10 and cov["domain_fid"] > 0
+    assert len(cov["precision"]) == len(cov["recall"]) == 10
+    assert cov["fid"]["classes"] == [8, 9] and cov["fid"]["synthetic"] > 0 and cov["fid"]["real_floor"] > 0
+    assert cov["fid"]["sizes"] == {"reference_half": 4, "compared": 6, "synthetic": 6}  # 5 + 5 images, halved
+    # CAS on the classes with synthetic rows: their 18 rows alone against their 6 real training images
+    cas = cov["cas"]
+    assert cas["classes"] == [8, 9] and cas["synthetic_rows"] == 18 and cas["real_rows"] == 6
+    assert 0 <= cas["synthetic"] <= 1 and 0 <= cas["real"] <= 1
+    assert "Classification accuracy score (CAS) on classes [8, 9]" in (out / "report.md").read_text()
     assert cov["reference"] == "validation"  # unseen real images: memorised copies must not look like coverage
     assert all(0 <= cov["recall"][c] <= 1 for c in (8, 9)) and set(cov["poorly_covered_classes"]) <= {8, 9}
     assert "## Generator coverage" in (out / "report.md").read_text()
