@@ -26,7 +26,10 @@ imb100 (its ``mix_with`` partner is the regime's own label-GAN recipe, written n
 ``mix-recipe.toml``), ``recipes/lowdata-mnist-pair.toml`` for low10/20/50 (every digit filled to 450 rows, as
 that recipe does at 20 per class). ``pair`` writes ``gains-pair[-<tag>]``; ``--reuse-baselines TAG`` copies the
 non-GAN classifier runs of ``runs/bench/TAG/<regime>`` in first (their cache keys hold no GAN setting, so the
-label run's baselines are reused exactly and only the GAN arms train).
+label run's baselines are reused exactly and only the GAN arms train). The committed ``gains-pair.md`` ran when the
+90:1 pair recipe filled its rare digits to twice the majority count; it fills them to four times since, so its two
+imbalance rows are remade with ``--regimes imb10 imb100 --set synthetic.target_scale=2.0`` (the low-data recipe
+has no such setting).
 
 The seeds (``--seeds``) are the classifier seeds (initialisation, batches, the gan+filter judge); the GAN seeds
 (``--gan-seeds``, default 0 1) train one GAN each, and every GAN arm runs once per (GAN seed, classifier seed)

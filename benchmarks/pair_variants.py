@@ -55,7 +55,9 @@ Run such a variant into its own ``--out`` and copy in no ``gan*`` folder of anot
 
 The recipe's classifier trained 1,000 steps until December 5 and trains 3,000 since (``benchmarks/budget.py``):
 every variant in ABLATIONS.md before the section "The pair recipe moves to 3,000 classifier steps" ran at 1,000, so
-add ``--set classifier.steps=1000`` to remake one of them.
+add ``--set classifier.steps=1000`` to remake one of them. It filled each rare digit to twice the majority count
+until the section "Four times the rows at 3,000 steps" and to four times since: add ``--set
+synthetic.target_scale=2.0`` to remake a variant from before it.
 
 Each run writes its report (``report.json``, ``report.md``) to ``--out``; GANs and classifier runs are cached
 there (copy another run's ``gan*``, ``mix`` and ``classifier-runs`` folders in to reuse them). Results:
