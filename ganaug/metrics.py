@@ -19,6 +19,7 @@ __all__ = [
     "domain_fid",
     "fid_against_floor",
     "frechet_distance",
+    "matched_precision_recall",
     "per_class_precision_recall",
     "precision_recall",
 ]
@@ -130,6 +131,22 @@ def precision_recall(
     precision = _coverage(f, r, _kth_radii(r, k))
     recall = _coverage(r, f, _kth_radii(f, k))
     return precision, recall
+
+
+def matched_precision_recall(
+    real: torch.Tensor, fake: torch.Tensor, k: int = 3, repeats: int = 5, seed: int = 0
+) -> tuple[float, float]:
+    """``precision_recall`` with ``fake`` drawn to the size of ``real`` (all of it where it is smaller), averaged
+    over ``repeats`` draws. Each set's k-NN balls shrink as it grows, so at unequal sizes the numbers move with the
+    number of samples compared as well as with the generator (Kynkäänniemi et al. compare equal sizes); drawn to one
+    size, a recipe's coverage compares across volumes."""
+    if len(fake) <= len(real):
+        return precision_recall(real, fake, k)
+    g = torch.Generator().manual_seed(seed)
+    draws = [
+        precision_recall(real, fake[torch.randperm(len(fake), generator=g)[: len(real)]], k) for _ in range(repeats)
+    ]
+    return float(np.mean([d[0] for d in draws])), float(np.mean([d[1] for d in draws]))
 
 
 def per_class_precision_recall(

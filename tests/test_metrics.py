@@ -66,3 +66,18 @@ def test_synthetic_cas_scores_only_the_synthetic_classes_and_catches_wrong_label
     assert synthetic_cas(recipe, splits, swapped, splits.val)["synthetic"] < 0.2
     one_class = LabelledImages(rows.images[:40], rows.labels[:40], splits.spec)
     assert synthetic_cas(recipe, splits, one_class, splits.val) is None  # a one-class score means nothing
+
+
+def test_matched_precision_recall_draws_the_larger_synthetic_set_down_and_still_sees_memorised_copies():
+    from ganaug.metrics import matched_precision_recall, precision_recall
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(50, 8, generator=g)
+    few = torch.randn(30, 8, generator=g)
+    assert matched_precision_recall(real, few) == precision_recall(real, few)  # smaller: compared whole
+    # 2,000 jittered copies of 5 of the real points, as a generator that redraws its 5 training images: drawn down
+    # to 50 it must still cover about 5 of the 50 real points, not more
+    copies = real[:5].repeat(400, 1) + 0.01 * torch.randn(2000, 8, generator=g)
+    precision, recall = matched_precision_recall(real, copies, seed=1)
+    assert recall <= 0.12 and precision == 1.0
+    assert matched_precision_recall(real, copies, seed=1) == (precision, recall)  # same seed, same draws
