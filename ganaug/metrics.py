@@ -49,7 +49,6 @@ def domain_fid(model, images_a: torch.Tensor, images_b: torch.Tensor) -> float:
 
 
 def fid_against_floor(
-    model,
     synthetic: torch.Tensor,
     synthetic_labels: torch.Tensor,
     reference: torch.Tensor,
@@ -57,8 +56,9 @@ def fid_against_floor(
     repeats: int = 5,
     seed: int = 0,
 ) -> dict[str, Any] | None:
-    """Domain FID of ``synthetic`` images against real ``reference`` ones, beside the floor that real images reach
-    at the same sample sizes; None when too few reference images.
+    """Domain FID of ``synthetic`` features against real ``reference`` ones (N×D, e.g. ``extract_features`` of a
+    classifier), beside the floor that real images reach at the same sample sizes; None when too few reference
+    images.
 
     FID's bias grows as the samples shrink: a few hundred validation images give a large FID even between two
     sets of real digits, so a lone number cannot be read. Each repeat splits the reference images of the classes
@@ -72,10 +72,6 @@ def fid_against_floor(
         return None
     ref_idx = {c: torch.nonzero(reference_labels == c).flatten() for c in classes}
     syn_idx = {c: torch.nonzero(synthetic_labels == c).flatten() for c in classes}
-    ref_f = extract_features(model, reference).double()
-    syn_used = torch.cat(list(syn_idx.values()))
-    syn_f = torch.zeros(len(synthetic), ref_f.shape[1], dtype=torch.float64)
-    syn_f[syn_used] = extract_features(model, synthetic[syn_used]).double()
     fids, floors = [], []
     for _ in range(repeats):
         a, b, s = [], [], []
@@ -85,9 +81,9 @@ def fid_against_floor(
             a.append(perm[:half])
             b.append(perm[half:])
             s.append(syn_idx[c][torch.randperm(len(syn_idx[c]), generator=g)[: len(perm) - half]])
-        a_f = ref_f[torch.cat(a)]
-        fids.append(frechet_distance(syn_f[torch.cat(s)], a_f))
-        floors.append(frechet_distance(ref_f[torch.cat(b)], a_f))
+        a_f = reference[torch.cat(a)]
+        fids.append(frechet_distance(synthetic[torch.cat(s)], a_f))
+        floors.append(frechet_distance(reference[torch.cat(b)], a_f))
     return {
         "synthetic": float(np.mean(fids)),
         "real_floor": float(np.mean(floors)),

@@ -26,6 +26,7 @@ from .experiment import Splits, subset
 from .mix import mix
 from .provider import Provider, load_provider
 from .recipe import Recipe, classifier_config, gan_settings, mixed_recipe
+from .stats import balanced_accuracy_from_correct
 
 
 def recipe_hash(obj: Any) -> str:
@@ -260,7 +261,7 @@ def synthetic_coverage(recipe: Recipe, splits: Splits, synth: LabelledImages) ->
         "k": ks,
         "precision": precision,
         "recall": recall,
-        "fid": fid_against_floor(judge, synth.images, synth.labels, reference.images, reference.labels),
+        "fid": fid_against_floor(synth_f, synth.labels, real_f, reference.labels),
         "cas": synthetic_cas(recipe, splits, synth, reference),
         "poorly_covered_classes": poor,
         "poor_recall_below": POOR_RECALL,
@@ -296,7 +297,7 @@ def synthetic_cas(
             accelerator=c.accelerator,
         )
         pred = classes[predict_proba(model, ref_images)[:, classes].argmax(1)]
-        return float(np.mean([(pred[ref_labels == cl] == cl).double().mean().item() for cl in present]))
+        return balanced_accuracy_from_correct(pred == ref_labels, ref_labels)
 
     rows, real = torch.isin(synth.labels, classes), torch.isin(splits.train.labels, classes)
     return {

@@ -2,7 +2,7 @@
 
 import torch
 
-from ganaug.classify import SmallCNN
+from ganaug.classify import SmallCNN, extract_features
 from ganaug.data import load_images, mnist_mini
 from ganaug.metrics import fid_against_floor
 
@@ -16,19 +16,23 @@ def _digits(classes, per_class, skip=0):
 def test_fid_against_floor_tells_real_digits_from_noise_at_matched_sizes():
     torch.manual_seed(0)
     model = SmallCNN(1, 28, 28, 10, base=8)  # any fixed feature map will do: both sides go through the same one
+
+    def feats(images):
+        return extract_features(model, images)
+
     ref, ref_y = _digits([3, 4, 7], 40)
     other, other_y = _digits([3, 4], 100, skip=40)  # unseen real digits of two of the reference's classes
-    real = fid_against_floor(model, other, other_y, ref, ref_y, seed=1)
+    real = fid_against_floor(feats(other), other_y, feats(ref), ref_y, seed=1)
     assert real["classes"] == [3, 4]  # only the classes the synthetic set holds are compared
     assert real["sizes"] == {"reference_half": 40, "compared": 40, "synthetic": 40}
     assert 0.6 < real["synthetic"] / real["real_floor"] < 1.6  # real digits sit at the floor
     noise = torch.randint(0, 256, other.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    fake = fid_against_floor(model, noise, other_y, ref, ref_y, seed=1)
+    fake = fid_against_floor(feats(noise), other_y, feats(ref), ref_y, seed=1)
     assert fake["real_floor"] == real["real_floor"]  # same seed, same halves
     assert fake["synthetic"] > 5 * fake["real_floor"]
-    few = fid_against_floor(model, other[:15], other_y[:15], ref, ref_y)  # 15 threes where the half holds 20
+    few = fid_against_floor(feats(other[:15]), other_y[:15], feats(ref), ref_y)  # 15 threes where the half holds 20
     assert few["classes"] == [3] and few["sizes"] == {"reference_half": 20, "compared": 20, "synthetic": 15}
-    assert fid_against_floor(model, other, torch.full_like(other_y, 5), ref, ref_y) is None  # no shared class
+    assert fid_against_floor(feats(other), torch.full_like(other_y, 5), feats(ref), ref_y) is None  # no shared class
 
 
 def test_synthetic_cas_scores_only_the_synthetic_classes_and_catches_wrong_labels():
