@@ -22,10 +22,20 @@ Rules compared (each passes when the lower end of its 95 % interval is above zer
 * ``two-way-bootstrap``: seeds (paired) and images (stratified by class) resampled together
   (``bootstrap_two_way`` below; it lost, so it is not in the library).
 
+The null comparisons above set one arm against one arm. ``ganaug run`` decides after a choice: it picks the best
+of the recipe's GAN arms and the best of its non-GAN arms on the same validation split it then tests them on, and
+the best of k noisy arms looks better than any one of them. ``selection_nulls`` measures the whole decision on the
+pool's per-seed validation scores: k "GAN arms" and m baselines, each the same arm under its own disjoint seeds
+(independent copies: the most a choice among k can inflate; real GAN arms share their synthetic rows and seeds
+and are correlated), the best of each picked on the per-seed mean, then the seed-t rule on that pair. It writes
+``guard-selection.{json,md}``; ``--selection-from`` computes it from a committed ``guard-calibration.json``
+(its ``per_seed`` scores) without running the pool.
+
 Run::
 
     .venv/bin/python benchmarks/guard_calibration.py              # 20 seeds x 2 arms, ~20 min on 2 cores
     .venv/bin/python benchmarks/guard_calibration.py --smoke      # plumbing check; writes results/smoke/
+    .venv/bin/python benchmarks/guard_calibration.py --selection-from benchmarks/results/guard-calibration.json
 """
 
 from __future__ import annotations
@@ -151,6 +161,140 @@ def calibrate(results: dict[str, Any], labels: np.ndarray, args) -> dict[str, An
     return out
 
 
+def selection_nulls(
+    scores: Any, subsets: list[int], gan_arms: list[int], base_arms: list[int], draws: int = 4000, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Null pass rates of the guard's whole decision on one arm's per-seed validation ``scores``: for every
+    (seeds per arm s, GAN arms k, baselines m) with (k + m) s ≤ len(scores), ``draws`` random splits of the seeds
+    into k + m disjoint groups of s; the group with the highest mean among the first k plays the chosen GAN arm,
+    the highest among the other m the chosen baseline, paired in order. Each cell gives the pass rate of the
+    plain 95 % t-interval (the guard until December 5) and of the guard's rule (``ganaug.stats.guard_level``:
+    the interval's level set by k); both pass when the interval's lower end is above zero."""
+    from scipy import stats
+
+    from ganaug.stats import guard_level
+
+    x = np.asarray(scores, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in subsets:
+        if s < 2:
+            continue
+        for k in gan_arms:
+            for m in base_arms:
+                if (k + m) * s > x.size:
+                    continue
+                groups = x[np.argsort(rng.random((draws, x.size)), axis=1)[:, : (k + m) * s]].reshape(draws, k + m, s)
+                pick = np.arange(draws)
+                best_gan = groups[pick, groups[:, :k].mean(2).argmax(1)]
+                best_base = groups[pick, k + groups[:, k:].mean(2).argmax(1)]
+                d = best_gan - best_base
+                se = d.std(1, ddof=1) / np.sqrt(s)
+                row = {"seeds": s, "gan_arms": k, "baselines": m}
+                for name, level in (("plain_95", 0.95), ("guard", guard_level(k))):
+                    q = float(stats.t.ppf(0.5 + level / 2, s - 1))
+                    row[f"null_pass_rate_{name}"] = float(np.mean(d.mean(1) - q * se > 0))
+                rows.append(row)
+    return rows
+
+
+def power_by_level(
+    gan_scores: Any, base_scores: Any, subsets: list[int], gan_arms: list[int], draws: int = 4000, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Pass rate at the pool's real effect (``gan_scores`` against ``base_scores``, seed i with seed i, random
+    subsets of s seeds) at the guard's interval level for a recipe with k GAN arms, when this arm is the one
+    validation picks."""
+    from scipy import stats
+
+    from ganaug.stats import guard_level
+
+    d_all = np.asarray(gan_scores, dtype=np.float64) - np.asarray(base_scores, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in subsets:
+        if not 2 <= s <= d_all.size:
+            continue
+        d = d_all[np.argsort(rng.random((draws, d_all.size)), axis=1)[:, :s]]
+        se = d.std(1, ddof=1) / np.sqrt(s)
+        for k in gan_arms:
+            q = float(stats.t.ppf(0.5 + guard_level(k) / 2, s - 1))
+            rows.append({"seeds": s, "gan_arms": k, "pass_rate": float(np.mean(d.mean(1) - q * se > 0))})
+    return rows
+
+
+def selection_report(per_seed: dict[str, list[float]], args, source: str, machine: dict[str, Any]) -> dict[str, Any]:
+    """``selection_nulls`` on every arm of the pool, and on a large pool of independent normal scores (the
+    t-interval's own model, free of the finite pool's dependence between draws)."""
+    pools = dict(per_seed) | {"normal": np.random.default_rng(args.seed).standard_normal(1000).tolist()}
+    res: dict[str, Any] = {"machine": machine, "source": source, "draws": args.selection_draws, "arms": {}}
+    for i, (arm, scores) in enumerate(pools.items()):
+        res["arms"][arm] = {
+            "pool_seeds": len(scores),
+            "cells": selection_nulls(scores, args.subset, [1, 2, 3, 4], [1, 2, 3], args.selection_draws, args.seed + i),
+        }
+    if BASE in per_seed and GAN in per_seed:
+        res["power"] = power_by_level(per_seed[GAN], per_seed[BASE], args.subset, [1, 2, 3, 4], args.selection_draws)
+    return res
+
+
+def selection_markdown(res: dict[str, Any], smoke: bool) -> str:
+    from ganaug.stats import guard_level
+
+    arms = list(res["arms"])
+    cells = {arm: {(c["seeds"], c["gan_arms"], c["baselines"]): c for c in res["arms"][arm]["cells"]} for arm in arms}
+    keys = sorted(set().union(*cells.values()))
+
+    def rates(c: dict[str, Any] | None) -> str:
+        return (
+            "—" if c is None else f"{100 * c['null_pass_rate_plain_95']:.1f} → {100 * c['null_pass_rate_guard']:.1f} %"
+        )
+
+    rows = [
+        [s, k, m, f"{100 * guard_level(k):.4g} %"] + [rates(cells[a].get((s, k, m))) for a in arms] for s, k, m in keys
+    ]
+    pool = ", ".join(f"{res['arms'][a]['pool_seeds']} seeds of `{a}`" for a in arms if a != "normal")
+    heads = [f"`{a}`" if a != "normal" else "independent normal scores" for a in arms]
+    return "\n".join(
+        [
+            "# Gain guard: null pass rate of the whole decision, arm choice included",
+            SMOKE_BANNER if smoke else "",
+            f"Machine of the pool: {machine_line(res['machine'])}",
+            "",
+            f"Pool: {pool}, validation balanced accuracy per seed, from {res['source']}. Each cell: "
+            f"{res['draws']} random splits of one arm's seeds into k + m disjoint groups of s seeds; the best of the "
+            "first k plays the GAN arm the guard picks on validation, the best of the other m the baseline it "
+            "picks, and the seed-t rule decides on that pair. Every arm is the same arm, so each pass is a false "
+            "pass. Independent copies are the worst case for the choice; a recipe's real GAN arms share their "
+            "synthetic rows and seeds. Each rate is the plain 95 % interval's → the guard's (its interval's level, "
+            "set by k: `ganaug.stats.guard_level`). The last column draws from 1,000 independent normal scores (the "
+            "t-interval's own model: 2.5 % with one arm each); a pool of 20 seeds cannot fill the larger cells "
+            "(—), and its draws overlap.",
+            "",
+            md_table(
+                ["seeds per arm (s)", "GAN arms (k)", "baselines (m)", "guard's level"]
+                + [f"null pass rate, {h}" for h in heads],
+                rows,
+            ),
+        ]
+        + _power_lines(res)
+    )
+
+
+def _power_lines(res: dict[str, Any]) -> list[str]:
+    if not res.get("power"):
+        return []
+    cells = {(r["seeds"], r["gan_arms"]): r["pass_rate"] for r in res["power"]}
+    ks = sorted({k for _, k in cells})
+    rows = [[s] + [f"{100 * cells[(s, k)]:.1f} %" for k in ks] for s in sorted({s for s, _ in cells})]
+    return [
+        "",
+        f"What the level costs: pass rate at the pool's real effect (`{GAN}` against `{BASE}` on the same seeds, "
+        "random subsets), when that arm is the one validation picks among k GAN arms:",
+        "",
+        md_table(["seeds"] + [f"k = {k}" for k in ks], rows),
+    ]
+
+
 def test_effect(results: dict[str, Any]) -> dict[str, Any]:
     from ganaug.stats import paired
 
@@ -211,6 +355,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--reuse", action="store_true", help="analyse the pool of the last run (its report.json) again")
     p.add_argument("--smoke", action="store_true", help="tiny sizes; writes to <out>/smoke/")
+    p.add_argument("--selection-draws", type=int, default=4000, help="random seed splits per selection cell")
+    p.add_argument(
+        "--selection-from",
+        default=None,
+        metavar="JSON",
+        help="a guard-calibration.json: compute the selection nulls from its per-seed scores, run nothing",
+    )
     a = p.parse_args(argv)
     if a.smoke:
         a.seeds, a.subset, a.draws = 4, [2], 20
@@ -219,6 +370,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict[str, Any]:
     args = parse_args(argv)
+    if args.selection_from:
+        src = json.loads(Path(args.selection_from).read_text())
+        sel = selection_report(src["per_seed"], args, f"`{Path(args.selection_from).name}`", src["machine"])
+        js, md = write_results(
+            results_dir(args.out, args.smoke), "guard-selection", sel, selection_markdown(sel, args.smoke)
+        )
+        print(f"wrote {js} and {md}")
+        return sel
     t0 = time.perf_counter()
     results, labels, pool_seconds = run_pool(args)
     res = {
@@ -235,7 +394,9 @@ def main(argv=None) -> dict[str, Any]:
     res["analysis_seconds"] = time.perf_counter() - t0
     out = results_dir(args.out, args.smoke)
     js, md = write_results(out, "guard-calibration", res, markdown(res, args.smoke))
-    print(f"wrote {js} and {md}")
+    sel = selection_report(res["per_seed"], args, "this run's pool", res["machine"])
+    js2, md2 = write_results(out, "guard-selection", sel, selection_markdown(sel, args.smoke))
+    print(f"wrote {js}, {md}, {js2} and {md2}")
     return res
 
 

@@ -175,6 +175,36 @@ def test_gain_guard_passes_a_clear_win_and_refuses_noise_and_losses():
     assert not gain_guard(win, "best_baseline", "balanced_accuracy", False)["decided"]
 
 
+def test_guard_widens_its_interval_when_it_chose_among_three_or_more_gan_arms():
+    from ganaug.stats import gain_guard, guard_level
+
+    assert guard_level(1) == guard_level(2) == pytest.approx(0.95) and guard_level(4) == pytest.approx(0.975)
+    with pytest.raises(ValueError, match="at least 1"):
+        guard_level(0)
+    base = [0.90, 0.91, 0.92, 0.93, 0.94]
+    small_win = [b + d for b, d in zip(base, [0.008, 0.001, 0.005, 0.002, 0.006], strict=True)]
+    one = {"elastic": _seed_rows(base), "gan+elastic": _seed_rows(small_win)}
+    g = gain_guard(one, "best_baseline", "balanced_accuracy", True)
+    assert g["passed"] and g["level"] == pytest.approx(0.95) and g["val_diff_ci_decision"] == g["val_diff_ci95"]
+    # the same arm, now the best of four: a lower end of +0.08 points at 95 % is no longer enough
+    four = one | {a: _seed_rows([b - 0.01 for b in base]) for a in ("gan", "gan+classical", "gan+stroke")}
+    g = gain_guard(four, "best_baseline", "balanced_accuracy", True)
+    assert g["best_gan_arm"] == "gan+elastic" and g["val_diff_ci95"][0] > 0
+    assert not g["passed"] and g["level"] == pytest.approx(0.975) and g["val_diff_ci_decision"][0] < 0
+    assert "97.5 % CI, the best of 4 GAN arms" in g["verdict"]
+
+
+def test_choosing_the_best_of_equal_arms_inflates_the_null_pass_rate_and_the_guard_level_undoes_it():
+    from benchmarks.guard_calibration import selection_nulls
+
+    scores = np.random.default_rng(0).standard_normal(400)  # every arm the same: each pass is a false pass
+    cells = {(c["gan_arms"], c["baselines"]): c for c in selection_nulls(scores, [10], [1, 4], [1, 3], draws=4000)}
+    assert 0.01 < cells[(1, 1)]["null_pass_rate_plain_95"] < 0.04  # one arm each: the t-interval's 2.5 %
+    assert cells[(4, 1)]["null_pass_rate_plain_95"] > 0.05  # the best of four equal GAN arms passes too often
+    assert cells[(4, 1)]["null_pass_rate_guard"] < 0.05
+    assert cells[(4, 3)]["null_pass_rate_plain_95"] < cells[(4, 1)]["null_pass_rate_plain_95"]  # so does the baseline
+
+
 def test_diverse_selection_and_mode_seeking_run_and_write_what_was_measured(tmp_path):
     raw = {
         **TINY,
