@@ -168,11 +168,12 @@ def selection_nulls(
     (seeds per arm s, GAN arms k, baselines m) with (k + m) s ≤ len(scores), ``draws`` random splits of the seeds
     into k + m disjoint groups of s; the group with the highest mean among the first k plays the chosen GAN arm,
     the highest among the other m the chosen baseline, paired in order. Each cell gives the pass rate of the
-    plain 95 % t-interval (the guard until December 5) and of the guard's rule (``ganaug.stats.guard_level``:
-    the interval's level set by k); both pass when the interval's lower end is above zero."""
+    paired 95 % t-interval (the guard until December 5) and of the guard's rule (Welch's interval,
+    ``ganaug.stats.welch_ci``, at the level ``ganaug.stats.guard_level`` sets for k); both pass when the
+    interval's lower end is above zero."""
     from scipy import stats
 
-    from ganaug.stats import guard_level
+    from ganaug.stats import guard_level, welch_ci
 
     x = np.asarray(scores, dtype=np.float64)
     rng = np.random.default_rng(seed)
@@ -190,36 +191,84 @@ def selection_nulls(
                 best_base = groups[pick, k + groups[:, k:].mean(2).argmax(1)]
                 d = best_gan - best_base
                 se = d.std(1, ddof=1) / np.sqrt(s)
-                row = {"seeds": s, "gan_arms": k, "baselines": m}
-                for name, level in (("plain_95", 0.95), ("guard", guard_level(k))):
-                    q = float(stats.t.ppf(0.5 + level / 2, s - 1))
-                    row[f"null_pass_rate_{name}"] = float(np.mean(d.mean(1) - q * se > 0))
-                rows.append(row)
+                q = float(stats.t.ppf(0.975, s - 1))
+                lo = np.array([welch_ci(x, y, guard_level(k))[1] for x, y in zip(best_gan, best_base, strict=True)])
+                rows.append(
+                    {
+                        "seeds": s,
+                        "gan_arms": k,
+                        "baselines": m,
+                        "null_pass_rate_plain_95": float(np.mean(d.mean(1) - q * se > 0)),
+                        "null_pass_rate_guard": float(np.mean(lo > 0)),
+                    }
+                )
     return rows
 
 
 def power_by_level(
     gan_scores: Any, base_scores: Any, subsets: list[int], gan_arms: list[int], draws: int = 4000, seed: int = 0
 ) -> list[dict[str, Any]]:
-    """Pass rate at the pool's real effect (``gan_scores`` against ``base_scores``, seed i with seed i, random
-    subsets of s seeds) at the guard's interval level for a recipe with k GAN arms, when this arm is the one
-    validation picks."""
-    from scipy import stats
+    """Pass rate of the guard's rule at the pool's real effect (``gan_scores`` against ``base_scores`` on random
+    subsets of s seeds) at the level it uses for a recipe with k GAN arms, when this arm is the one validation
+    picks."""
+    from ganaug.stats import guard_level, welch_ci
 
-    from ganaug.stats import guard_level
-
-    d_all = np.asarray(gan_scores, dtype=np.float64) - np.asarray(base_scores, dtype=np.float64)
+    g, b = np.asarray(gan_scores, dtype=np.float64), np.asarray(base_scores, dtype=np.float64)
     rng = np.random.default_rng(seed)
     rows = []
     for s in subsets:
-        if not 2 <= s <= d_all.size:
+        if not 2 <= s <= g.size:
             continue
-        d = d_all[np.argsort(rng.random((draws, d_all.size)), axis=1)[:, :s]]
-        se = d.std(1, ddof=1) / np.sqrt(s)
+        picks = [rng.permutation(g.size)[:s] for _ in range(draws)]
         for k in gan_arms:
-            q = float(stats.t.ppf(0.5 + guard_level(k) / 2, s - 1))
-            rows.append({"seeds": s, "gan_arms": k, "pass_rate": float(np.mean(d.mean(1) - q * se > 0))})
+            passed = [welch_ci(g[i], b[i], guard_level(k))[1] > 0 for i in picks]
+            rows.append({"seeds": s, "gan_arms": k, "pass_rate": float(np.mean(passed))})
     return rows
+
+
+def shared_baseline(
+    per_seed: dict[str, list[float]], gan_seeds: int = 2, seeds: int = 5, draws: int = 4000, seed: int = 0
+) -> dict[str, Any]:
+    """The design of a recipe with ``gan_seeds``: every GAN arm has a row per (GAN seed, classifier seed), every
+    baseline a row per classifier seed, so each baseline run meets ``gan_seeds`` GAN rows. Null pass rates (one
+    arm's seeds split into gan_seeds x seeds "GAN" rows and ``seeds`` baseline rows) of the paired t-interval over
+    those gan_seeds x seeds pairs (the guard until December 5), of a paired interval over the classifier seeds
+    (GAN rows averaged first) and of Welch's interval (the guard now), all at 95 %; and their pass rates at the
+    pool's real effect (``gan+elastic``: one GAN seed's rows on the baseline's classifier seeds, the other's on
+    other seeds)."""
+    from scipy import stats
+
+    from ganaug.stats import welch_ci
+
+    rng = np.random.default_rng(seed)
+    n_gan = gan_seeds * seeds
+
+    def decide(g: np.ndarray, b: np.ndarray) -> dict[str, bool]:  # g: gan_seeds x seeds, b: seeds
+        def t_lower(d: np.ndarray) -> float:
+            return d.mean() - stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
+
+        return {
+            "pairs": t_lower((g - b).ravel()) > 0,
+            "per_classifier_seed": t_lower(g.mean(0) - b) > 0,
+            "welch": welch_ci(g.ravel(), b)[1] > 0,
+        }
+
+    out: dict[str, Any] = {"gan_seeds": gan_seeds, "seeds": seeds, "draws": draws, "null": {}}
+    for arm, v in per_seed.items():
+        x, passes = np.asarray(v, dtype=np.float64), []
+        if n_gan + seeds > x.size:
+            continue
+        for _ in range(draws):
+            i = rng.permutation(x.size)[: n_gan + seeds]
+            passes.append(decide(x[i[:n_gan]].reshape(gan_seeds, seeds), x[i[n_gan:]]))
+        out["null"][arm] = {r: float(np.mean([p[r] for p in passes])) for r in passes[0]}
+    if BASE in per_seed and GAN in per_seed and seeds * gan_seeds <= len(per_seed[GAN]):
+        g, b, passes = np.asarray(per_seed[GAN]), np.asarray(per_seed[BASE]), []
+        for _ in range(draws):
+            i = rng.permutation(g.size)[: seeds * gan_seeds]
+            passes.append(decide(g[i].reshape(gan_seeds, seeds), b[i[:seeds]]))
+        out["power"] = {r: float(np.mean([p[r] for p in passes])) for r in passes[0]}
+    return out
 
 
 def selection_report(per_seed: dict[str, list[float]], args, source: str, machine: dict[str, Any]) -> dict[str, Any]:
@@ -234,6 +283,7 @@ def selection_report(per_seed: dict[str, list[float]], args, source: str, machin
         }
     if BASE in per_seed and GAN in per_seed:
         res["power"] = power_by_level(per_seed[GAN], per_seed[BASE], args.subset, [1, 2, 3, 4], args.selection_draws)
+    res["shared_baseline"] = shared_baseline(per_seed, draws=args.selection_draws, seed=args.seed)
     return res
 
 
@@ -265,10 +315,10 @@ def selection_markdown(res: dict[str, Any], smoke: bool) -> str:
             "first k plays the GAN arm the guard picks on validation, the best of the other m the baseline it "
             "picks, and the seed-t rule decides on that pair. Every arm is the same arm, so each pass is a false "
             "pass. Independent copies are the worst case for the choice; a recipe's real GAN arms share their "
-            "synthetic rows and seeds. Each rate is the plain 95 % interval's → the guard's (its interval's level, "
-            "set by k: `ganaug.stats.guard_level`). The last column draws from 1,000 independent normal scores (the "
-            "t-interval's own model: 2.5 % with one arm each); a pool of 20 seeds cannot fill the larger cells "
-            "(—), and its draws overlap.",
+            "synthetic rows and seeds. Each rate is the paired 95 % interval's (the guard until December 5) → the "
+            "guard's (Welch's interval at the level k sets: `ganaug.stats.guard_level`). The last column draws from "
+            "1,000 independent normal scores (the t-interval's own model: 2.5 % with one arm each); a pool of 20 "
+            "seeds cannot fill the larger cells (—), and its draws overlap.",
             "",
             md_table(
                 ["seeds per arm (s)", "GAN arms (k)", "baselines (m)", "guard's level"]
@@ -277,7 +327,38 @@ def selection_markdown(res: dict[str, Any], smoke: bool) -> str:
             ),
         ]
         + _power_lines(res)
+        + _shared_lines(res)
     )
+
+
+def _shared_lines(res: dict[str, Any]) -> list[str]:
+    sb = res.get("shared_baseline")
+    if not sb or not sb["null"]:
+        return []
+    names = {
+        "pairs": f"paired over the {sb['gan_seeds'] * sb['seeds']} (GAN seed, classifier seed) pairs (until now)",
+        "per_classifier_seed": f"paired over the {sb['seeds']} classifier seeds, GAN rows averaged first",
+        "welch": "Welch, all rows (the guard now)",
+    }
+    arms = list(sb["null"])
+    rows = [
+        [names[r]]
+        + [f"{100 * sb['null'][a][r]:.1f} %" for a in arms]
+        + ([f"{100 * sb['power'][r]:.1f} %"] if "power" in sb else [])
+        for r in names
+    ]
+    return [
+        "",
+        f"A recipe with {sb['gan_seeds']} GAN seeds and {sb['seeds']} classifier seeds: each baseline run meets one "
+        f"row of every GAN seed. 95 % intervals, {sb['draws']} draws:",
+        "",
+        md_table(
+            ["interval"]
+            + [f"null pass rate, `{a}`" for a in arms]
+            + ([f"pass rate at the real effect (`{GAN}` − `{BASE}`)"] if "power" in sb else []),
+            rows,
+        ),
+    ]
 
 
 def _power_lines(res: dict[str, Any]) -> list[str]:

@@ -109,6 +109,9 @@ class SyntheticSection:
 class GuardSection:
     against: str = "best_baseline"  # compare the best GAN arm with "real" or with the best non-GAN arm
     metric: str = "balanced_accuracy"  # accuracy, balanced_accuracy or macro_f1
+    # a GAN arm of the recipe to test, chosen beforehand (e.g. on a development split), instead of the best GAN arm
+    # on validation: the guard then tests one arm and its interval need not widen for a choice among several
+    gan_arm: str = ""
 
 
 @dataclass(frozen=True)
@@ -300,6 +303,9 @@ def _check_recipe(r: Recipe) -> None:
     bad = [a for a in r.arms if a not in ARMS]
     if bad or not r.arms:
         raise ConfigError(f"arms {bad or r.arms} not allowed; choose from {list(ARMS)}")
+    if r.guard.gan_arm and (r.guard.gan_arm not in r.arms or not ARMS[r.guard.gan_arm].uses_gan):
+        gan_arms = [a for a in r.arms if ARMS[a].uses_gan]
+        raise ConfigError(f"guard.gan_arm = {r.guard.gan_arm!r} must be one of the recipe's GAN arms {gan_arms}")
     if len(set(r.arms)) != len(r.arms):
         raise ConfigError(f"arms lists an arm twice: {r.arms}")
     if not r.seeds or any(s < 0 for s in r.seeds) or len(set(r.seeds)) != len(r.seeds):

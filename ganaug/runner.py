@@ -68,7 +68,8 @@ def run_recipe(recipe: Recipe, *, write_anyway: bool = False, progress: bool = T
         log(notes[-1])
     has_val = len(splits.val) > 0
     stats = summarize(results, splits.minority, recipe.guard.metric, has_val)
-    verdict = gain_guard(results, recipe.guard.against, recipe.guard.metric, has_val, splits.val.labels)
+    guard = recipe.guard
+    verdict = gain_guard(results, guard.against, guard.metric, has_val, splits.val.labels, guard.gan_arm)
     written = False
     if gans:
         if not verdict["passed"] and not write_anyway:

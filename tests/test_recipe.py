@@ -41,6 +41,7 @@ def test_shipped_recipes_validate(name):
         ({"synthetic": {"ratio": -1.0}}, ConfigError, r"synthetic.ratio = -1.0 is out of range"),
         ({"classifier": {"lr": 2.0}}, ConfigError, r"\[classifier\] classifier lr must be in \(0, 1\), got 2.0"),
         ({"guard": {"against": "nobody"}}, ConfigError, r"guard.against = 'nobody' is not allowed"),
+        ({"guard": {"gan_arm": "elastic"}}, ConfigError, r"guard.gan_arm = 'elastic' must be one of the recipe's GAN"),
     ],
 )
 def test_every_validation_error_names_key_value_and_allowed(raw, err, msg):
@@ -122,15 +123,18 @@ def test_guard_decides_whether_the_dataset_is_written(tmp_path, monkeypatch, pas
     import ganaug.runner
 
     verdict = {"decided": True, "passed": passes, "verdict": "stub verdict"}
-    monkeypatch.setattr(ganaug.runner, "gain_guard", lambda *a, **k: verdict)  # both branches, on purpose
+    calls = []
+    monkeypatch.setattr(ganaug.runner, "gain_guard", lambda *a, **k: calls.append(a) or verdict)  # both branches
     raw = {
         **TINY,
         "arms": ["real", "gan"],
         "seeds": [0],
         "gan": {**TINY["gan"], "steps": 1},
+        "guard": {"gan_arm": "gan"},
         "output_dir": str(tmp_path),
     }
     rep = run_recipe(recipe_from_dict(raw), progress=False)
+    assert calls[0][-1] == "gan"  # the recipe's guard.gan_arm reaches the guard
     assert rep["guard"] is verdict and rep["dataset_written"] is passes
     assert (tmp_path / "augmented").exists() is passes
     assert any("NOT written" in n for n in rep["notes"]) is not passes
@@ -163,7 +167,7 @@ def _seed_rows(values):
 def test_gain_guard_passes_a_clear_win_and_refuses_noise_and_losses():
     from ganaug.stats import gain_guard
 
-    base = [0.90, 0.91, 0.92]
+    base = [0.900, 0.902, 0.904]
     win = {"elastic": _seed_rows(base), "gan+elastic": _seed_rows([v + 0.02 for v in base])}
     noise = {"elastic": _seed_rows(base), "gan+elastic": _seed_rows([0.93, 0.89, 0.925])}
     loss = {"elastic": _seed_rows(base), "gan+elastic": _seed_rows([v - 0.01 for v in base])}
@@ -181,17 +185,41 @@ def test_guard_widens_its_interval_when_it_chose_among_three_or_more_gan_arms():
     assert guard_level(1) == guard_level(2) == pytest.approx(0.95) and guard_level(4) == pytest.approx(0.975)
     with pytest.raises(ValueError, match="at least 1"):
         guard_level(0)
-    base = [0.90, 0.91, 0.92, 0.93, 0.94]
-    small_win = [b + d for b, d in zip(base, [0.008, 0.001, 0.005, 0.002, 0.006], strict=True)]
+    base = [0.900, 0.902, 0.898, 0.901, 0.899]
+    small_win = [0.9036, 0.9006, 0.9056, 0.9016, 0.9066]
     one = {"elastic": _seed_rows(base), "gan+elastic": _seed_rows(small_win)}
     g = gain_guard(one, "best_baseline", "balanced_accuracy", True)
     assert g["passed"] and g["level"] == pytest.approx(0.95) and g["val_diff_ci_decision"] == g["val_diff_ci95"]
-    # the same arm, now the best of four: a lower end of +0.08 points at 95 % is no longer enough
+    # the same arm, now the best of four: a lower end of +0.04 points at 95 % is no longer enough
     four = one | {a: _seed_rows([b - 0.01 for b in base]) for a in ("gan", "gan+classical", "gan+stroke")}
     g = gain_guard(four, "best_baseline", "balanced_accuracy", True)
     assert g["best_gan_arm"] == "gan+elastic" and g["val_diff_ci95"][0] > 0
     assert not g["passed"] and g["level"] == pytest.approx(0.975) and g["val_diff_ci_decision"][0] < 0
     assert "97.5 % CI, the best of 4 GAN arms" in g["verdict"]
+    # named beforehand (guard.gan_arm), the arm is tested alone
+    g = gain_guard(four, "best_baseline", "balanced_accuracy", True, gan_arm="gan+elastic")
+    assert g["passed"] and g["level"] == pytest.approx(0.95) and "the recipe's GAN arm" in g["verdict"]
+    assert not gain_guard(four, "best_baseline", "balanced_accuracy", True, gan_arm="gan+filter")["decided"]
+
+
+def test_guard_interval_is_welch_so_a_baseline_run_shared_by_two_gan_seeds_counts_once():
+    from scipy import stats
+
+    from ganaug.stats import gain_guard, welch_ci
+
+    a, b = [0.91, 0.93, 0.92, 0.95, 0.94, 0.92], [0.90, 0.92, 0.91]
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert welch_ci(a, b)[1:] == pytest.approx((ci.low, ci.high))
+    assert welch_ci([0.9], b)[0] == pytest.approx(0.9 - 0.91) and np.isnan(welch_ci([0.9], b)[1])
+    # GAN rows of GAN seeds 0 and 1 for classifier seeds 0-2 against the baseline's 3 runs: the interval is that of
+    # 6 runs against 3, not of 6 pairs (which would count each baseline run twice)
+    rows = [
+        {"seed": s, "gan_seed": gs, "validation": {"balanced_accuracy": v}, "test": {"balanced_accuracy": v}}
+        for gs, vals in ((0, a[:3]), (1, a[3:]))
+        for s, v in enumerate(vals)
+    ]
+    g = gain_guard({"elastic": _seed_rows(b), "gan+elastic": rows}, "best_baseline", "balanced_accuracy", True)
+    assert g["val_diff_ci95"] == pytest.approx([ci.low, ci.high])
 
 
 def test_choosing_the_best_of_equal_arms_inflates_the_null_pass_rate_and_the_guard_level_undoes_it():
