@@ -26,10 +26,12 @@ The null comparisons above set one arm against one arm. ``ganaug run`` decides a
 of the recipe's GAN arms and the best of its non-GAN arms on the same validation split it then tests them on, and
 the best of k noisy arms looks better than any one of them. ``selection_nulls`` measures the whole decision on the
 pool's per-seed validation scores: k "GAN arms" and m baselines, each the same arm under its own disjoint seeds
-(independent copies: the most a choice among k can inflate; real GAN arms share their synthetic rows and seeds
-and are correlated), the best of each picked on the per-seed mean, then the seed-t rule on that pair. It writes
-``guard-selection.{json,md}``; ``--selection-from`` computes it from a committed ``guard-calibration.json``
-(its ``per_seed`` scores) without running the pool.
+(independent copies: the most a choice among k can inflate), the best of each picked on the per-seed mean, then
+the paired seed-t rule (the guard until December 5) and the guard's rule now (Welch's interval at the level
+``ganaug.stats.guard_level`` sets for k) on that pair. ``shared_baseline`` measures the design of a recipe with
+two GAN seeds, where each baseline run meets a row of every GAN seed. Both write ``guard-selection.{json,md}``;
+``--selection-from`` computes them from a committed ``guard-calibration.json`` (its ``per_seed`` scores)
+without running the pool.
 
 Run::
 
