@@ -37,7 +37,8 @@ Run::
 
     .venv/bin/python benchmarks/guard_calibration.py              # 20 seeds x 2 arms, ~20 min on 2 cores
     .venv/bin/python benchmarks/guard_calibration.py --smoke      # plumbing check; writes results/smoke/
-    .venv/bin/python benchmarks/guard_calibration.py --selection-from benchmarks/results/guard-calibration.json
+    .venv/bin/python benchmarks/guard_calibration.py --selection-from benchmarks/results/guard-calibration.json \
+        --subset 3 5 10                                           # guard-selection.md as committed
 """
 
 from __future__ import annotations

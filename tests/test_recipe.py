@@ -183,6 +183,7 @@ def test_guard_widens_its_interval_when_it_chose_among_three_or_more_gan_arms():
     from ganaug.stats import gain_guard, guard_level
 
     assert guard_level(1) == guard_level(2) == pytest.approx(0.95) and guard_level(4) == pytest.approx(0.975)
+    assert guard_level(3) == pytest.approx(1 - 0.1 / 3)
     with pytest.raises(ValueError, match="at least 1"):
         guard_level(0)
     base = [0.900, 0.902, 0.898, 0.901, 0.899]
@@ -230,7 +231,8 @@ def test_choosing_the_best_of_equal_arms_inflates_the_null_pass_rate_and_the_gua
     assert 0.01 < cells[(1, 1)]["null_pass_rate_plain_95"] < 0.04  # one arm each: the t-interval's 2.5 %
     assert cells[(4, 1)]["null_pass_rate_plain_95"] > 0.05  # the best of four equal GAN arms passes too often
     assert cells[(4, 1)]["null_pass_rate_guard"] < 0.05
-    assert cells[(4, 3)]["null_pass_rate_plain_95"] < cells[(4, 1)]["null_pass_rate_plain_95"]  # so does the baseline
+    # picking the best of three baselines as well takes most of it back
+    assert cells[(4, 3)]["null_pass_rate_plain_95"] < 0.5 * cells[(4, 1)]["null_pass_rate_plain_95"]
 
 
 def test_diverse_selection_and_mode_seeking_run_and_write_what_was_measured(tmp_path):
