@@ -195,7 +195,8 @@ def selection_nulls(
                 d = best_gan - best_base
                 se = d.std(1, ddof=1) / np.sqrt(s)
                 q = float(stats.t.ppf(0.975, s - 1))
-                lo = np.array([welch_ci(x, y, guard_level(k))[1] for x, y in zip(best_gan, best_base, strict=True)])
+                level = guard_level(k)
+                lo = np.array([welch_ci(g, b, level)[1] for g, b in zip(best_gan, best_base, strict=True)])
                 rows.append(
                     {
                         "seeds": s,
@@ -239,39 +240,35 @@ def shared_baseline(
     (GAN rows averaged first) and of Welch's interval (the guard now), all at 95 %; and their pass rates at the
     pool's real effect (``gan+elastic``: one GAN seed's rows on the baseline's classifier seeds, the other's on
     other seeds)."""
-    from scipy import stats
-
-    from ganaug.stats import welch_ci
-
     rng = np.random.default_rng(seed)
     n_gan = gan_seeds * seeds
-
-    def decide(g: np.ndarray, b: np.ndarray) -> dict[str, bool]:  # g: gan_seeds x seeds, b: seeds
-        def t_lower(d: np.ndarray) -> float:
-            return d.mean() - stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
-
-        return {
-            "pairs": t_lower((g - b).ravel()) > 0,
-            "per_classifier_seed": t_lower(g.mean(0) - b) > 0,
-            "welch": welch_ci(g.ravel(), b)[1] > 0,
-        }
-
     out: dict[str, Any] = {"gan_seeds": gan_seeds, "seeds": seeds, "draws": draws, "null": {}}
     for arm, v in per_seed.items():
-        x, passes = np.asarray(v, dtype=np.float64), []
-        if n_gan + seeds > x.size:
-            continue
-        for _ in range(draws):
-            i = rng.permutation(x.size)[: n_gan + seeds]
-            passes.append(decide(x[i[:n_gan]].reshape(gan_seeds, seeds), x[i[n_gan:]]))
-        out["null"][arm] = {r: float(np.mean([p[r] for p in passes])) for r in passes[0]}
-    if BASE in per_seed and GAN in per_seed and seeds * gan_seeds <= len(per_seed[GAN]):
-        g, b, passes = np.asarray(per_seed[GAN]), np.asarray(per_seed[BASE]), []
-        for _ in range(draws):
-            i = rng.permutation(g.size)[: seeds * gan_seeds]
-            passes.append(decide(g[i].reshape(gan_seeds, seeds), b[i[:seeds]]))
-        out["power"] = {r: float(np.mean([p[r] for p in passes])) for r in passes[0]}
+        x = np.asarray(v, dtype=np.float64)
+        if n_gan + seeds <= x.size:
+            picks = (rng.permutation(x.size)[: n_gan + seeds] for _ in range(draws))
+            out["null"][arm] = _pass_rates((x[i[:n_gan]].reshape(gan_seeds, seeds), x[i[n_gan:]]) for i in picks)
+    if BASE in per_seed and GAN in per_seed and n_gan <= len(per_seed[GAN]):
+        g, b = np.asarray(per_seed[GAN]), np.asarray(per_seed[BASE])
+        picks = (rng.permutation(g.size)[:n_gan] for _ in range(draws))
+        out["power"] = _pass_rates((g[i].reshape(gan_seeds, seeds), b[i[:seeds]]) for i in picks)
     return out
+
+
+def _pass_rates(draws) -> dict[str, float]:
+    """Pass rate of each rule of the shared-baseline design over ``draws`` of (GAN rows as GAN seeds x classifier
+    seeds, baseline rows per classifier seed); each rule passes when its 95 % interval's lower end is above zero."""
+    from ganaug.stats import paired_ci, welch_ci
+
+    passes = [
+        {
+            "pairs": paired_ci((g - b).ravel())[1] > 0,
+            "per_classifier_seed": paired_ci(g.mean(0) - b)[1] > 0,
+            "welch": welch_ci(g.ravel(), b)[1] > 0,
+        }
+        for g, b in draws
+    ]
+    return {rule: float(np.mean([p[rule] for p in passes])) for rule in passes[0]}
 
 
 def selection_report(per_seed: dict[str, list[float]], args, source: str, machine: dict[str, Any]) -> dict[str, Any]:
