@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -345,7 +347,12 @@ LEVERS: list[tuple[str, str, str, str, str]] = [
 
 
 def _per_seed(report: dict[str, Any], arm: str) -> dict[int, float]:
-    return {r["seed"]: r["test"]["balanced_accuracy"] for r in report["results"].get(arm, [])}
+    """Test balanced accuracy per classifier seed, averaged over the arm's GAN seeds: a classifier seed counts once
+    in the paired interval (``ganaug.stats.seed_ci``), and no GAN seed's row is dropped."""
+    by_seed: dict[int, list[float]] = {}
+    for r in report["results"].get(arm, []):
+        by_seed.setdefault(r["seed"], []).append(r["test"]["balanced_accuracy"])
+    return {s: float(np.mean(v)) for s, v in by_seed.items()}
 
 
 def lever_row(lever: str, setting: str, stem: str, regime: str, command: str) -> dict[str, Any] | None:

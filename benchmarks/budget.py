@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks._common import machine_record, write_results  # noqa: E402
 from benchmarks.pair_variants import arm_scores  # noqa: E402
-from ganaug.stats import headline, paired_ci  # noqa: E402
+from ganaug.stats import headline, seed_ci  # noqa: E402
 
 # regime -> (label, 1,000-step run directories, 3,000-step run directories), relative to the repository
 RUNS: dict[str, tuple[str, list[str], list[str]]] = {
@@ -94,17 +94,18 @@ def compare(short: list[str], long: list[str], split: str, ceilings: dict[int, f
     if not keys:
         raise SystemExit(f"no (GAN seed, classifier seed) pair ran at both budgets in {short} and {long}")
     row: dict[str, Any] = {"pairs": [list(k) for k in keys]}
+    seeds = [k[1] for k in keys]  # the intervals run over classifier seeds (ganaug.stats.seed_ci)
     deltas = {}
     for steps, runs in ((1000, a), (3000, b)):
         d = [runs["gan+elastic"][k] - runs["elastic"][k] for k in keys]
         deltas[steps] = d
         cell = {arm: mean(runs[arm][k] for k in keys) for arm in ARMS}
-        cell["delta"] = list(paired_ci(d))
+        cell["delta"] = list(seed_ci(d, seeds))
         if ceilings:
             cell["ceiling"] = ceilings[steps]
             cell["gap_closed"] = cell["delta"][0] / (ceilings[steps] - cell["elastic"])
         row[str(steps)] = cell
-    row["delta_change"] = list(paired_ci([y - x for x, y in zip(deltas[1000], deltas[3000], strict=True)]))
+    row["delta_change"] = list(seed_ci([y - x for x, y in zip(deltas[1000], deltas[3000], strict=True)], seeds))
     return row
 
 

@@ -33,7 +33,9 @@ has no such setting).
 
 The seeds (``--seeds``) are the classifier seeds (initialisation, batches, the gan+filter judge); the GAN seeds
 (``--gan-seeds``, default 0 1) train one GAN each, and every GAN arm runs once per (GAN seed, classifier seed)
-pair: its intervals against a non-GAN arm are over those pairs, so they carry the GAN's own seed noise. The
+pair. Its intervals run over the classifier seeds, each seed's pairs averaged first (``ganaug.stats.seed_ci``: a
+baseline run meets one row per GAN seed, so its pairs are not independent); the headline also gives each GAN seed's
+own mean difference, the GAN's seed noise that two GAN seeds can show but not bound. The
 training subset (``experiment.seed``) is fixed at 0 within a regime; vary it with
 ``--set experiment.seed=1 --tag draw1``.
 
@@ -41,8 +43,8 @@ Output (``benchmarks/results/gains[-<tag>].json/.md/.png``): for each regime and
 seeds of test accuracy, balanced accuracy and minority-class recall (mean recall over digits 5-9, imbalance
 regimes), taken from the Runner's report (``arms``); the gain of every arm over ``real`` (``gains_vs_real_test``);
 and the headline: the best GAN arm vs the best non-GAN arm, both chosen on VALIDATION balanced accuracy, as a
-paired test difference with a 95 % t-interval over seeds (``headline``, computed by the Runner with
-``ganaug.stats.paired_ci``). The JSON holds every full report, the recipes, and wall times. Run directories
+paired test difference with a 95 % t-interval over classifier seeds (``headline``, computed by the Runner with
+``ganaug.stats.seed_ci``). The JSON holds every full report, the recipes, and wall times. Run directories
 go to ``runs/bench/<tag>/<regime>`` (git-ignored; the Runner reuses a GAN there when recipe and data match:
 ``--fresh`` retrains).
 
@@ -369,7 +371,8 @@ def markdown(res: dict[str, Any]) -> str:
         "",
         "## Headline: best GAN arm vs best non-GAN arm (both chosen on validation balanced accuracy)",
         "",
-        "Test differences are paired by classifier seed, over (GAN seed, classifier seed) pairs; the guard column "
+        "Test differences are paired by classifier seed, and their intervals run over the classifier seeds (a seed's "
+        "pairs with the GAN seeds averaged first; `pairs` counts the pairs); the guard column "
         "is the recipe's gain guard on validation (would `ganaug run` write the dataset).",
         "",
     ]

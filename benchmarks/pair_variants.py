@@ -411,23 +411,24 @@ def _named(item: str) -> tuple[str, dict[tuple[int, int], tuple[float, float]]]:
     return name, {k: v for run_dir in run_dirs.split(",") for k, v in _diffs(run_dir).items()}
 
 
-def _ci_cell(diffs: list[float]) -> str:
-    from ganaug.stats import paired_ci
+def _ci_cell(diffs: list[float], seeds: list[int]) -> str:
+    """Mean and 95 % interval over classifier seeds (``ganaug.stats.seed_ci``: a classifier seed's pairs count once)."""
+    from ganaug.stats import seed_ci
 
-    m, lo, hi = paired_ci(diffs)
+    m, lo, hi = seed_ci(diffs, seeds)
     return f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]"
 
 
 def summarize(named: list[str]) -> str:
     """A markdown table: per run, gan+elastic - elastic on its validation (or development) split and on test,
-    paired 95 % t-intervals over its (GAN seed, classifier seed) pairs."""
+    its (GAN seed, classifier seed) pairs with 95 % t-intervals over their classifier seeds."""
     lines = [
         "| run | pairs | Δ validation or development [95 % CI] | Δ test [95 % CI] |",
         "|---|---|---|---|",
     ]
     for item in named:
         name, d = _named(item)
-        cells = [_ci_cell([v[i] for v in d.values()]) for i in (0, 1)]
+        cells = [_ci_cell([v[i] for v in d.values()], [k[1] for k in d]) for i in (0, 1)]
         lines.append(f"| {name} | {len(d)} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)
 
@@ -436,7 +437,7 @@ def paired(a: str, b: str) -> str:
     """``b`` − ``a`` (each NAME=DIR[,DIR...]) on the same (GAN seed, classifier seed) pairs, validation and test."""
     (na, da), (nb, db) = _named(a), _named(b)
     keys = sorted(set(da) & set(db))
-    cells = [_ci_cell([db[k][i] - da[k][i] for k in keys]) for i in (0, 1)]
+    cells = [_ci_cell([db[k][i] - da[k][i] for k in keys], [k[1] for k in keys]) for i in (0, 1)]
     return f"| {nb} − {na} | {len(keys)} | {cells[0]} | {cells[1]} |"
 
 

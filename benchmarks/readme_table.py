@@ -2,12 +2,12 @@
 ``results/gains.json`` (the label-conditioned GAN) and the pair-GAN table from ``results/gains-pair.json``
 (``gains.py --provider pair``).
 
-Per regime: the best non-GAN arm and the best GAN arm, both chosen on validation balanced accuracy (the
-Runner's headline), their test balanced accuracies, the paired test difference with its 95 % t-interval over
-(GAN seed, classifier seed) pairs, the share of the gap to the real-data ceiling it closes, the GAN arm with
-the elastic baseline's augmentation against that baseline (``gan+elastic − elastic``), and the recipe's gain
-guard on validation. The ceiling is the arm chosen on validation in the ``full`` regime (all images); a run
-without that regime (the pair run) takes it from the label run's results.
+Per regime: the best non-GAN arm and the best GAN arm, both chosen on validation balanced accuracy (the Runner's
+headline), their test balanced accuracies, the paired test difference with its 95 % t-interval over classifier seeds
+(``ganaug.stats.seed_ci``: each seed's pairs with the GAN seeds averaged first), the share of the gap to the
+real-data ceiling it closes, the GAN arm with the elastic baseline's augmentation against that baseline
+(``gan+elastic − elastic``), and the recipe's gain guard on validation. The ceiling is the arm chosen on validation
+in the ``full`` regime (all images); a run without that regime (the pair run) takes it from the label run's results.
 
 Run (from the repository root)::
 
@@ -51,6 +51,12 @@ def _interval(mean: float, lo: float, hi: float) -> str:
     """``+0.75 [+0.42, +1.09]`` in points, bold when the interval is above zero (a win beyond noise)."""
     text = f"{_pts(mean)} [{_pts(lo)}, {_pts(hi)}]"
     return f"**{text}**" if lo > 0 else text
+
+
+def _runs(rows: list[dict[str, Any]]) -> str:
+    """``5 seeds × 2 GANs``: what the interval runs over (classifier seeds) and how many GANs each one met."""
+    seeds, gans = {r["seed"] for r in rows}, {r.get("gan_seed") for r in rows}
+    return f"{len(seeds)} seeds" + (f" × {len(gans)} GANs" if len(gans) > 1 else "")
 
 
 def regime_label(counts: list[int]) -> str:
@@ -109,7 +115,7 @@ def table(res: dict[str, Any], source_md: str = "gains.md", ceiling_res: dict[st
                 label,
                 f"`{base}` {_acc(arms[base]['test_balanced_accuracy_mean'])}",
                 f"`{gan}` {_acc(arms[gan]['test_balanced_accuracy_mean'])}",
-                _interval(h["test_diff_mean"], *h["test_diff_ci95"]) + f" ({len(h['diffs'])} pairs)",
+                _interval(h["test_diff_mean"], *h["test_diff_ci95"]) + f" ({_runs(results[gan])})",
                 gap,
                 versus_elastic,
                 guard_word(guard, undecided="—"),

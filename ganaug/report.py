@@ -19,6 +19,14 @@ def _pm(entry: dict[str, Any], key: str) -> str:
     return f"{mean:.4f} ± {std:.4f}"
 
 
+def per_gan_seed_note(h: dict[str, Any]) -> str:
+    """``; per GAN seed 0 / 1: +a / +b`` for a headline over several GAN seeds, else nothing."""
+    by_gan = h.get("test_diff_per_gan_seed") or {}
+    if len(by_gan) < 2:
+        return ""
+    return f"; per GAN seed {' / '.join(by_gan)}: {' / '.join(_pts(v) for v in by_gan.values())}"
+
+
 def _pts(x: float) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * 100:+.2f}"
 
@@ -50,7 +58,12 @@ def markdown(report: dict[str, Any]) -> str:
     g = report["guard"]
     t = report["timings"]
     many = report["gan"].get("seeds") or []
-    gan_seeds = f" (GAN arms once per GAN seed {many}: intervals over the pairs)" if len(many) > 1 else ""
+    gan_seeds = (
+        f" (GAN arms once per GAN seed {many}; a paired interval runs over the classifier seeds, each seed's GAN-seed"
+        " pairs averaged first, so it holds for these GANs and each GAN seed's own mean shows how much they differ)"
+        if len(many) > 1
+        else ""
+    )
     parts = [
         f"# {r['name']}",
         "",
@@ -77,7 +90,7 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             f"Best GAN arm `{h['best_gan_arm']}` vs best non-GAN arm `{h['best_baseline_arm']}` (both chosen on "
             f"{h['chosen_on']}), paired difference in test {h['metric']}: **{_pts(h['test_diff_mean'])} points** "
-            f"(95 % CI {_pts(h['test_diff_ci95'][0])} to {_pts(h['test_diff_ci95'][1])}).",
+            f"(95 % CI {_pts(h['test_diff_ci95'][0])} to {_pts(h['test_diff_ci95'][1])}){per_gan_seed_note(h)}.",
             "",
         ]
     parts += ["## Gain guard", "", g.get("verdict", g.get("reason", "")), ""]

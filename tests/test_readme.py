@@ -85,7 +85,7 @@ def test_readme_table_reads_regimes_from_class_counts_and_bolds_only_wins():
     }
     lines = table(res).splitlines()
     assert lines[2].startswith(
-        "| 20 per class | `elastic` 90.00 | `gan+elastic` 92.00 | **+2.00 [+1.00, +3.00]** (3 pairs) | 25 % |"
+        "| 20 per class | `elastic` 90.00 | `gan+elastic` 92.00 | **+2.00 [+1.00, +3.00]** (3 seeds) | 25 % |"
     )
     # gan+elastic − elastic over the 3 seeds: +2.00 with a t-interval that crosses zero, so not bold
     assert lines[2].endswith("| 25 % | +2.00 [−0.48, +4.48] | refuses |")

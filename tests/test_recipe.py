@@ -435,6 +435,9 @@ def test_gan_seeds_run_gan_arms_once_per_gan_seed_and_pair_them_by_classifier_se
     m = rep["gains_vs_real_test"]["gan"]["metric"]
     want = [g["test"][m] - real_rows[g["seed"]]["test"][m] for g in gan_rows]
     assert rep["gains_vs_real_test"]["gan"]["diffs"] == pytest.approx(want)  # 4 pairs: (GAN seed, seed)
+    h = rep["headline"]  # the report names each GAN seed's own mean beside the interval over classifier seeds
+    assert h["test_diff_per_gan_seed"] == pytest.approx({"3": np.mean(want[0::2]), "4": np.mean(want[1::2])})
+    assert "; per GAN seed 3 / 4: " in (tmp_path / "report.md").read_text()
     # two GAN seeds are two different generators
     a, b = (ganaug.load_provider(tmp_path / d).sample([8, 9], seed=0) for d in ("gan", "gan-seed4"))
     assert not torch.equal(a, b)
@@ -612,3 +615,45 @@ def test_target_scale_fills_the_picked_classes_past_the_majority_and_nothing_els
         recipe_from_dict({"synthetic": {"target_scale": 2.0, "mode": "augment"}})
     with pytest.raises(ConfigError, match=r"synthetic.target_scale = 0.0 is out of range"):
         recipe_from_dict({"synthetic": {"target_scale": 0.0}})
+
+
+def test_seed_interval_counts_a_classifier_seed_once_and_covers_at_its_level():
+    from ganaug.stats import paired_ci, seed_ci
+
+    d = [0.3, 0.1, 0.5, 0.2]
+    assert seed_ci(d, [0, 1, 2, 3]) == pytest.approx(paired_ci(d))  # one GAN seed: the plain paired interval
+    # two GAN seeds: each classifier seed's two differences are averaged, then the interval runs over 2 seeds
+    assert seed_ci(d, [0, 0, 1, 1]) == pytest.approx(paired_ci([0.2, 0.35]))
+    with pytest.raises(ValueError, match="one classifier seed per difference"):
+        seed_ci(d, [0, 1])
+    # null differences where the rows of two GAN seeds share their classifier seed's baseline run (that run's noise,
+    # sd 1, in both) plus their own (sd 1): counted as 10 separate pairs the interval misses zero too often
+    rng = np.random.default_rng(0)
+    seeds = [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    covered = {"pairs": 0, "seeds": 0}
+    for _ in range(2000):
+        diffs = np.repeat(rng.standard_normal(5), 2) + rng.standard_normal(10)
+        covered["pairs"] += paired_ci(diffs)[1] <= 0 <= paired_ci(diffs)[2]
+        covered["seeds"] += seed_ci(diffs, seeds)[1] <= 0 <= seed_ci(diffs, seeds)[2]
+    assert covered["pairs"] / 2000 < 0.925
+    assert 0.93 < covered["seeds"] / 2000 < 0.97
+
+
+def test_headline_interval_runs_over_classifier_seeds_and_shows_each_gan_seeds_mean():
+    from ganaug.stats import headline, paired_ci
+
+    def row(seed, acc, gan_seed=None):
+        r = {"seed": seed, "test": {"balanced_accuracy": acc}, "validation": {"balanced_accuracy": acc}}
+        return r if gan_seed is None else {**r, "gan_seed": gan_seed}
+
+    base = [row(s, a) for s, a in enumerate([0.90, 0.92, 0.91])]
+    gan = [row(s, a + 0.01 + 0.02 * g, g) for g in (0, 1) for s, a in enumerate([0.90, 0.92, 0.91])]
+    gan[0]["test"]["balanced_accuracy"] += 0.015  # seed 0 of GAN seed 0 does better
+    h = headline({"elastic": base, "gan+elastic": gan}, "balanced_accuracy", True)
+    assert len(h["diffs"]) == 6  # every (GAN seed, classifier seed) pair is kept
+    per_seed = [np.mean([0.01 + 0.015, 0.03]), 0.02, 0.02]  # classifier seeds 0-2, GAN seeds averaged
+    assert h["test_diff_ci95"] == pytest.approx(list(paired_ci(per_seed)[1:]))
+    assert h["test_diff_per_gan_seed"] == pytest.approx({"0": 0.015, "1": 0.03})
+    # one GAN seed: no per-GAN-seed entry
+    one = headline({"elastic": base, "gan+elastic": gan[:3]}, "balanced_accuracy", True)
+    assert "test_diff_per_gan_seed" not in one
