@@ -248,7 +248,9 @@ def gain_guard(
     0.8-2.5 %, where a bootstrap over the validation images alone passes up to 13 % and one over seeds and images
     together is safe but weaker still. With ``labels`` (the validation
     labels) the verdict also carries the bootstrap over validation images (``bootstrap_paired``): the smallest
-    effect the split can detect, and the validation size the observed effect would need."""
+    effect the split can detect, and the validation size the observed effect would need. With one run of either
+    arm there is no interval and no measured error rate, so the guard does not decide (``decided`` and ``passed``
+    False: the dataset is written only on request) and says to add seeds."""
     gan = [a for a in results if uses_gan(a)]
     if not has_validation:
         return {"decided": False, "passed": False, "reason": "no validation rows"}
@@ -276,12 +278,16 @@ def gain_guard(
     mean, lo95, hi95 = welch_ci(a, b)
     _, lo, hi = welch_ci(a, b, level)
     has_ci = not math.isnan(lo)
-    passed = mean > 0 and (lo > 0 if has_ci else True)
+    passed = has_ci and mean > 0 and lo > 0
     chosen = f", the best of {k} GAN arms" if k > 1 else (", the recipe's GAN arm" if gan_arm else "")
     interval = f" (Welch {level * 100:.4g} % CI{chosen}: {lo * 100:+.2f} to {hi * 100:+.2f})" if has_ci else ""
     if passed:
-        verdict = f"{best_gan} beats {other} on validation {metric} by {mean * 100:+.2f} points" + (
-            interval or " (fewer than two runs of an arm: no interval, decided on the mean alone; add seeds)"
+        verdict = f"{best_gan} beats {other} on validation {metric} by {mean * 100:+.2f} points{interval}"
+    elif not has_ci:
+        verdict = (
+            f"not decided: with fewer than two runs of {best_gan} or {other} no interval can tell {best_gan} - "
+            f"{other} = {mean * 100:+.2f} points on validation {metric} from seed noise; give the recipe two or "
+            "more seeds (or write the dataset anyway with --write-anyway)"
         )
     else:
         verdict = (
@@ -301,7 +307,7 @@ def gain_guard(
                 f" (too small a split for this effect: about {needed} validation images per class would resolve it)"
             )
     return {
-        "decided": True,
+        "decided": has_ci,  # one run of an arm: no interval, so no decision (and nothing written unless asked)
         "passed": bool(passed),
         "bootstrap": boot,
         "best_gan_arm": best_gan,

@@ -203,6 +203,17 @@ def test_guard_widens_its_interval_when_it_chose_among_three_or_more_gan_arms():
     assert not gain_guard(four, "best_baseline", "balanced_accuracy", True, gan_arm="gan+filter")["decided"]
 
 
+def test_guard_does_not_decide_on_one_run_of_an_arm():
+    from ganaug.stats import gain_guard
+
+    one = {"elastic": _seed_rows([0.90]), "gan+elastic": _seed_rows([0.95])}  # +5 points, but one seed each
+    g = gain_guard(one, "best_baseline", "balanced_accuracy", True)
+    assert not g["decided"] and not g["passed"]
+    assert "+5.00 points" in g["verdict"] and "two or more seeds" in g["verdict"]
+    two = {"elastic": _seed_rows([0.90, 0.91]), "gan+elastic": _seed_rows([0.95, 0.96])}
+    assert gain_guard(two, "best_baseline", "balanced_accuracy", True)["passed"]
+
+
 def test_guard_interval_is_welch_so_a_baseline_run_shared_by_two_gan_seeds_counts_once():
     from scipy import stats
 
