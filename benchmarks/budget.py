@@ -140,7 +140,8 @@ def markdown(rows: dict[str, dict[str, Any]], base: dict[str, Any] | None = None
         "# The classifier's step budget: 1,000 against 3,000 steps",
         "",
         "Written by `benchmarks/budget.py` (its docstring lists the runs). Points of balanced accuracy; Δ is "
-        "`gan+elastic − elastic` with a paired 95 % t-interval over the (GAN seed, classifier seed) pairs; the "
+        "`gan+elastic − elastic` over the (GAN seed, classifier seed) pairs, with a paired 95 % t-interval over the "
+        "classifier seeds (a seed's pairs averaged first, `ganaug.stats.seed_ci`); the "
         "ceiling is `classical` on all 450 images per class at the same budget (5 classifier seeds); gap closed "
         "is Δ over (ceiling − `elastic`). The development row is the choice; the others are test.",
         "",

@@ -831,8 +831,11 @@ def regime_of(r: dict) -> str:
 
 def pooled_over_gan_seeds(probes: list[dict], regime: str = "imb100") -> list[str]:
     """Markdown rows: every G setting trained with two or more GAN seeds, each arm's differences against
-    ``elastic`` pooled over its (GAN seed, classifier seed) pairs. Per GAN seed the run with the most classifier
+    ``elastic`` over its (GAN seed, classifier seed) pairs, the interval over classifier seeds (``seed_ci``: a
+    seed's pairs averaged first, as they share its ``elastic`` run). Per GAN seed the run with the most classifier
     seeds counts (a 5-seed rerun of a 3-seed probe replaces it)."""
+    from ganaug.stats import seed_ci
+
     groups: dict[tuple, dict[int, dict]] = {}
     for r in probes:
         a = r["args"]
@@ -845,14 +848,14 @@ def pooled_over_gan_seeds(probes: list[dict], regime: str = "imb100") -> list[st
             per_seed = groups.setdefault((*setting, arm), {})
             old = per_seed.get(a["gan_seed"])
             if old is None or len(runs) > len(old["arm"]):
-                per_seed[a["gan_seed"]] = {"arm": runs, "elastic": r["runs"]["elastic"]}
+                per_seed[a["gan_seed"]] = {"arm": runs, "elastic": r["runs"]["elastic"], "seeds": a["seeds"]}
     lines = []
     for (variant, pairs, shrink, judge, arm), per_seed in sorted(groups.items(), key=lambda kv: str(kv[0])):
         if len(per_seed) < 2:
             continue
         cells = []
         for sp in ("val", "test"):
-            d, means = [], []
+            d, seeds, means = [], [], []
             for gs in sorted(per_seed):
                 runs = per_seed[gs]
                 dd = [
@@ -860,8 +863,9 @@ def pooled_over_gan_seeds(probes: list[dict], regime: str = "imb100") -> list[st
                     for a, e in zip(runs["arm"], runs["elastic"], strict=True)
                 ]
                 d += dd
+                seeds += runs["seeds"][: len(dd)]  # the runs are in the order of the probe's classifier seeds
                 means.append(f"{float(np.mean(dd)):+.2f}")
-            m, lo, hi = ci(d)
+            m, lo, hi = seed_ci(d, seeds)
             cells.append(f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}] ({' / '.join(means)})")
         extra = (f", shrink {shrink:g}" if shrink != 1.0 else "") + (", judge filter" if judge else "")
         lines.append(
@@ -872,7 +876,8 @@ def pooled_over_gan_seeds(probes: list[dict], regime: str = "imb100") -> list[st
         return []
     return [
         "",
-        "## Pooled over GAN seeds (every (GAN seed, classifier seed) pair against `elastic`)",
+        "## Pooled over GAN seeds (every (GAN seed, classifier seed) pair against `elastic`; 95 % interval over "
+        "classifier seeds, a seed's pairs averaged first)",
         "",
         "| G setting | arm | GAN seeds | pairs | Δ val bal-acc [95 % CI] (per GAN seed) | Δ test bal-acc [95 % CI] "
         "(per GAN seed) |",

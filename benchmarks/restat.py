@@ -38,6 +38,13 @@ NOTE = (
 )
 
 
+OLD_GAINS_SENTENCE = "Test differences are paired by classifier seed, over (GAN seed, classifier seed) pairs;"
+NEW_GAINS_SENTENCE = (
+    "Test differences are paired by classifier seed, and their intervals run over the classifier seeds (a seed's "
+    "pairs with the GAN seeds averaged first; `pairs` counts the pairs);"
+)
+
+
 def restat(report: dict[str, Any]) -> list[tuple[list[float], list[float]]]:
     """Recompute ``gains_vs_real_test`` and ``headline`` of one Runner report in place; the (old, new) intervals
     that change."""
@@ -84,6 +91,7 @@ def patch_markdown(
         ci = _spellings(*headline["test_diff_ci95"])[1]
         text = text.replace(f"(95 % CI {ci}).", f"(95 % CI {ci}{per_gan_seed_note(headline)}).")
     text = text.replace(": intervals over the pairs)", "; intervals over classifier seeds, GAN-seed pairs averaged)")
+    text = text.replace(OLD_GAINS_SENTENCE, NEW_GAINS_SENTENCE)
     if NOTE not in text:
         title, _, rest = text.partition("\n")
         text = f"{title}\n\n{NOTE}\n{rest}"

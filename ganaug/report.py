@@ -90,7 +90,7 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             f"Best GAN arm `{h['best_gan_arm']}` vs best non-GAN arm `{h['best_baseline_arm']}` (both chosen on "
             f"{h['chosen_on']}), paired difference in test {h['metric']}: **{_pts(h['test_diff_mean'])} points** "
-            f"(95 % CI {_pts(h['test_diff_ci95'][0])} to {_pts(h['test_diff_ci95'][1])}){per_gan_seed_note(h)}.",
+            f"(95 % CI {_pts(h['test_diff_ci95'][0])} to {_pts(h['test_diff_ci95'][1])}{per_gan_seed_note(h)}).",
             "",
         ]
     parts += ["## Gain guard", "", g.get("verdict", g.get("reason", "")), ""]

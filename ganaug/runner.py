@@ -73,8 +73,9 @@ def run_recipe(recipe: Recipe, *, write_anyway: bool = False, progress: bool = T
     written = False
     if gans:
         if not verdict["passed"] and not write_anyway:
+            why = "found no win on validation" if verdict.get("decided") else "could not decide (see its verdict)"
             notes.append(
-                "the augmented dataset was NOT written: the gain guard found no win on validation "
+                f"the augmented dataset was NOT written: the gain guard {why} "
                 "(ganaug run --write-anyway writes it anyway)"
             )
         else:

@@ -66,7 +66,8 @@ def welch_ci(a: Any, b: Any, level: float = 0.95) -> tuple[float, float, float]:
 def pairs(rows: list[dict[str, Any]], other: list[dict[str, Any]]) -> list[tuple[dict, dict]]:
     """Rows of two arms matched on the classifier seed, and on the GAN seed where both have one: every GAN seed's
     row of a GAN arm meets the other arm's row of the same classifier seed, so the pairs are the (GAN seed,
-    classifier seed) pairs and their spread carries the GAN's own seed noise. Rows without seeds pair in order."""
+    classifier seed) pairs; the pairs of one classifier seed share its run of the other arm, so intervals over
+    them run over classifier seeds (``seed_ci``). Rows without seeds pair in order."""
     if not all("seed" in r for r in rows + other):
         return list(zip(rows, other, strict=True))
     return [

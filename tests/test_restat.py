@@ -60,7 +60,6 @@ def test_recipe_report_intervals_are_recomputed_and_its_markdown_patched_once(tm
     assert NOTE in text and "per GAN seed 0 / 1: +1.33 / +3.33)." in text
     assert f"{100 * old_ci[0]:+.2f} to" not in text
     assert recipe_reports(check=True, root=tmp_path) == []  # done once, nothing left to change
-    assert gains_tables(check=True, root=tmp_path) == []
 
 
 def test_new_gan_interval_covers_a_random_gan_where_the_interval_for_these_gans_does_not():
@@ -82,3 +81,36 @@ def test_new_gan_interval_covers_a_random_gan_where_the_interval_for_these_gans_
     d = np.array([[0.1, 0.3, 0.2, 0.5, 0.4], [0.2, 0.2, 0.3, 0.4, 0.5]])
     assert new_gan_ci(d)[1:3] == pytest.approx(seed_ci(d.ravel(), seeds)[1:])
     assert new_gan_ci(d)[3] == 4
+
+
+def test_new_gan_interval_by_hand_on_a_two_by_three_table():
+    from scipy import stats
+
+    from benchmarks.restat import new_gan_ci
+
+    # GAN means 2 and 3, classifier-seed means 1.5, 3, 3: MS_GAN 1.5, MS_seed 1.5, MS_residual 0.5
+    mean, lo, hi, df = new_gan_ci(np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 3.0]]))
+    assert mean == pytest.approx(2.5)
+    assert df == pytest.approx(2.5**2 / (1.5**2 / 1 + 1.5**2 / 2 + 0.5**2 / 2))
+    half = stats.t.ppf(0.975, df) * np.sqrt(2.5 / 6)  # (MS_GAN + MS_seed - MS_residual) / (G C)
+    assert (lo, hi) == pytest.approx((2.5 - half, 2.5 + half))
+
+
+def test_gains_tables_are_recomputed_in_their_json_and_markdown(tmp_path):
+    report = _report()
+    summary = {
+        "arms": {a: {"gain_vs_real_test": None} for a in report["results"]},
+        "headline": dict(report["headline"]),
+        "guard": None,
+    }
+    res = {"regimes": {"imb100": {"report": report, "summary": summary}}}
+    (tmp_path / "gains-x.json").write_text(json.dumps(res))
+    old_ci = report["headline"]["test_diff_ci95"]
+    (tmp_path / "gains-x.md").write_text(f"# t\n\n| imb100 | [{100 * old_ci[0]:+.2f}, {100 * old_ci[1]:+.2f}] |\n")
+    assert gains_tables(check=False, root=tmp_path) == [tmp_path / "gains-x.json"]
+    new = json.loads((tmp_path / "gains-x.json").read_text())["regimes"]["imb100"]
+    ci = new["report"]["headline"]["test_diff_ci95"]
+    assert new["summary"]["headline"]["test_diff_ci95"] == ci == pytest.approx(list(paired_ci([0.02, 0.02, 0.03])[1:]))
+    text = (tmp_path / "gains-x.md").read_text()
+    assert f"| imb100 | [{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}] |" in text and NOTE in text
+    assert gains_tables(check=True, root=tmp_path) == []
