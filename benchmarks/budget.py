@@ -27,8 +27,9 @@ then ``python benchmarks/budget.py`` writes ``benchmarks/results/classifier-budg
 the 1,000-step ones (``runs/pv/{dev,test}-base-s*``, ``runs/bench/pair/<regime>``: the pair table's run). The
 shipped pair recipe trains its classifier for 3,000 steps since this probe (``recipes/balance-mnist-pair.toml``):
 ``--set classifier.steps=1000`` remakes the 1,000-step ``pair_variants.py`` runs; it fills the rare digits to four times
-the majority count since the probe after this one, so its runs above (90:1 and 9:1) need ``--set
-synthetic.target_scale=2.0`` too.
+the majority count since the probe after this one and takes three quarters of them from the label GAN since the one
+after that, so its runs above (90:1 and 9:1) need ``--set synthetic.target_scale=2.0 --set synthetic.mix_share=0.5``
+too.
 Each regime is compared on the (GAN seed, classifier seed) pairs both budgets ran.
 """
 

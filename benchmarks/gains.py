@@ -27,9 +27,9 @@ imb100 (its ``mix_with`` partner is the regime's own label-GAN recipe, written n
 that recipe does at 20 per class). ``pair`` writes ``gains-pair[-<tag>]``; ``--reuse-baselines TAG`` copies the
 non-GAN classifier runs of ``runs/bench/TAG/<regime>`` in first (their cache keys hold no GAN setting, so the
 label run's baselines are reused exactly and only the GAN arms train). The committed ``gains-pair.md`` ran when the
-90:1 pair recipe filled its rare digits to twice the majority count; it fills them to four times since, so its two
-imbalance rows are remade with ``--regimes imb10 imb100 --set synthetic.target_scale=2.0`` (the low-data recipe
-has no such setting).
+90:1 pair recipe filled its rare digits to twice the majority count, half of them from each GAN; it fills them to
+four times since, three quarters from the label GAN, so its two imbalance rows are remade with ``--regimes imb10
+imb100 --set synthetic.target_scale=2.0 --set synthetic.mix_share=0.5`` (the low-data recipe has neither setting).
 
 The seeds (``--seeds``) are the classifier seeds (initialisation, batches, the gan+filter judge); the GAN seeds
 (``--gan-seeds``, default 0 1) train one GAN each, and every GAN arm runs once per (GAN seed, classifier seed)

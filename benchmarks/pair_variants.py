@@ -57,7 +57,9 @@ The recipe's classifier trained 1,000 steps until December 5 and trains 3,000 si
 every variant in ABLATIONS.md before the section "The pair recipe moves to 3,000 classifier steps" ran at 1,000, so
 add ``--set classifier.steps=1000`` to remake one of them. It filled each rare digit to twice the majority count
 until the section "Four times the rows at 3,000 steps" and to four times since: add ``--set
-synthetic.target_scale=2.0`` to remake a variant from before it.
+synthetic.target_scale=2.0`` to remake a variant from before it. It took half of the synthetic rows from each GAN
+until the seventh session of December 5 and three quarters from the label GAN since: add ``--set
+synthetic.mix_share=0.5`` to remake any variant from before (the ``dev-ts4`` runs are the base of that decision).
 
 Each run writes its report (``report.json``, ``report.md``) to ``--out``; GANs and classifier runs are cached
 there (copy another run's ``gan*``, ``mix`` and ``classifier-runs`` folders in to reuse them). Results:
