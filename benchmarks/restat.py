@@ -4,7 +4,8 @@
 
 Made for the December 5 change of ``ganaug.stats.paired``: a baseline run met by the rows of two GAN seeds counted
 twice in the interval, which came out too narrow; the interval now runs over classifier seeds. The means do not
-change; a file is rewritten only when its intervals do.
+change; a file is rewritten only when its intervals do, or when its headline lacks what the Runner now adds to it
+(each GAN seed's mean, the interval for a newly trained GAN).
 
 Run (from the repository root)::
 
@@ -17,12 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,7 +29,7 @@ if __package__ in (None, ""):
 from benchmarks._common import RESULTS, write_results  # noqa: E402
 from ganaug._io import atomic_write, atomic_write_json  # noqa: E402
 from ganaug.report import per_gan_seed_note  # noqa: E402
-from ganaug.stats import pairs, summarize  # noqa: E402
+from ganaug.stats import gan_seed_table, new_gan_ci, summarize  # noqa: E402
 
 NOTE = (
     "Intervals recomputed by `benchmarks/restat.py` (December 5): over classifier seeds, the pairs of one classifier "
@@ -45,12 +44,15 @@ NEW_GAINS_SENTENCE = (
 )
 
 
-def restat(report: dict[str, Any]) -> list[tuple[list[float], list[float]]]:
-    """Recompute ``gains_vs_real_test`` and ``headline`` of one Runner report in place; the (old, new) intervals
-    that change."""
+EXTRAS = ("test_diff_per_gan_seed", "test_diff_ci95_new_gan", "new_gan_df")  # headline keys added since
+
+
+def restat(report: dict[str, Any]) -> tuple[list[tuple[list[float], list[float]]], bool]:
+    """Recompute ``gains_vs_real_test`` and ``headline`` of one Runner report in place: the (old, new) intervals
+    that change, and whether the headline gained or changed one of ``EXTRAS``."""
     results = report.get("results") or {}
-    if not results:
-        return []
+    if not results or not report.get("headline"):
+        return [], False
     metric = (report.get("recipe", {}).get("guard") or {}).get("metric", "balanced_accuracy")
     has_val = all("validation" in row for rows in results.values() for row in rows)
     new = summarize(results, report["data"].get("minority_classes") or [], metric, has_val)
@@ -62,9 +64,11 @@ def restat(report: dict[str, Any]) -> list[tuple[list[float], list[float]]]:
         if key in old_entry and not all(abs(a - b) < 1e-12 for a, b in pairs):
             moved.append((old_entry[key], new_entry[key]))
             old_entry[key] = new_entry[key]
-    if moved and "test_diff_per_gan_seed" in new["headline"]:
-        report["headline"]["test_diff_per_gan_seed"] = new["headline"]["test_diff_per_gan_seed"]
-    return moved
+    extras = False
+    for key in EXTRAS:
+        if key in new["headline"] and json.dumps(report["headline"].get(key)) != json.dumps(new["headline"][key]):
+            report["headline"][key], extras = new["headline"][key], True
+    return moved, extras
 
 
 def _spellings(lo: float, hi: float) -> list[str]:
@@ -77,7 +81,7 @@ def _spellings(lo: float, hi: float) -> list[str]:
 def patch_markdown(
     path: Path, moved: list[tuple[list[float], list[float]]], check: bool, headline: dict[str, Any] | None = None
 ) -> None:
-    """Replace each moved interval where ``path`` writes it, and add ``NOTE`` under the title; fails when an interval
+    """Replace each moved interval where ``path`` writes it, adding ``NOTE`` under the title; fails when an interval
     is not found (the Markdown was not made from this JSON). With ``headline`` (a recipe report's), its sentence
     also gets each GAN seed's own mean, as ``ganaug.report`` now writes it."""
     text = path.read_text()
@@ -89,10 +93,11 @@ def patch_markdown(
             raise SystemExit(f"{path}: interval {_spellings(*old)[0]} not found; remake this file from its runs")
     if headline and "test_diff_per_gan_seed" in headline:
         ci = _spellings(*headline["test_diff_ci95"])[1]
-        text = text.replace(f"(95 % CI {ci}).", f"(95 % CI {ci}{per_gan_seed_note(headline)}).")
+        sentence = f"(95 % CI {ci}{per_gan_seed_note(headline)})."
+        text = re.sub(rf"\(95 % CI {re.escape(ci)}[^)]*\)\.", lambda _: sentence, text)
     text = text.replace(": intervals over the pairs)", "; intervals over classifier seeds, GAN-seed pairs averaged)")
     text = text.replace(OLD_GAINS_SENTENCE, NEW_GAINS_SENTENCE)
-    if NOTE not in text:
+    if moved and NOTE not in text:
         title, _, rest = text.partition("\n")
         text = f"{title}\n\n{NOTE}\n{rest}"
     if not check:
@@ -104,15 +109,17 @@ def gains_tables(check: bool, root: Path = RESULTS) -> list[Path]:
     changed = []
     for path in sorted(root.glob("gains*.json")):
         res = json.loads(path.read_text())
-        moved = []
+        moved, changed_here = [], False
         for entry in (res.get("regimes") or {}).values():
             report = entry.get("report")
-            if report and (hit := restat(report)):
+            hit, extras = restat(report) if report else ([], False)
+            if hit or extras:
                 moved += hit
+                changed_here = True
                 entry["summary"]["headline"] = report.get("headline") or {}
                 for arm, e in entry["summary"]["arms"].items():
                     e["gain_vs_real_test"] = report.get("gains_vs_real_test", {}).get(arm)
-        if moved:
+        if changed_here:
             changed.append(path)
             patch_markdown(path.with_suffix(".md"), moved, check)
             if not check:
@@ -126,37 +133,13 @@ def recipe_reports(check: bool, root: Path = RESULTS) -> list[Path]:
     changed = []
     for path in sorted(root.glob("recipe-*/report.json")):
         report = json.loads(path.read_text())
-        if moved := restat(report):
+        moved, extras = restat(report)
+        if moved or extras:
             changed.append(path)
             patch_markdown(path.with_name("report.md"), moved, check, report.get("headline"))
             if not check:
                 atomic_write_json(path, report)
     return changed
-
-
-def new_gan_ci(d: np.ndarray, level: float = 0.95) -> tuple[float, float, float, float]:
-    """Mean of a (GAN seed × classifier seed) table of differences and a t-interval that treats the GAN seeds, too, as
-    drawn at random: the interval for a newly trained GAN, not for these ones. Two-way crossed random effects
-    (d = μ + GAN + seed + residual), variance of the mean (MS_GAN + MS_seed − MS_residual) / (G C) with
-    Satterthwaite's degrees of freedom; where MS_GAN ≤ MS_residual (no GAN-seed effect seen) it is ``seed_ci``'s
-    MS_seed / (G C) on C − 1. Returns (mean, low, high, degrees of freedom)."""
-    from scipy import stats
-
-    g, c = d.shape
-    mean = float(d.mean())
-    by_gan, by_seed = d.mean(1), d.mean(0)
-    ms_gan = c * float(((by_gan - mean) ** 2).sum()) / (g - 1)
-    ms_seed = g * float(((by_seed - mean) ** 2).sum()) / (c - 1)
-    resid = d - by_gan[:, None] - by_seed[None, :] + mean
-    ms_res = float((resid**2).sum()) / ((g - 1) * (c - 1))
-    if ms_gan <= ms_res:
-        var, df = ms_seed / (g * c), float(c - 1)
-    else:
-        total = ms_gan + ms_seed - ms_res
-        var = total / (g * c)
-        df = total**2 / (ms_gan**2 / (g - 1) + ms_seed**2 / (c - 1) + ms_res**2 / ((g - 1) * (c - 1)))
-    half = float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(var)
-    return mean, mean - half, mean + half, df
 
 
 GAN_SEED_INTRO = (
@@ -169,7 +152,7 @@ GAN_SEED_INTRO = (
 )
 
 
-def gan_seed_table(root: Path = RESULTS) -> tuple[str, list[dict[str, Any]]]:
+def headline_table(root: Path = RESULTS) -> tuple[str, list[dict[str, Any]]]:
     """Every committed headline over two or more GAN seeds: its interval for these GANs (``seed_ci``) beside the one
     for a newly trained GAN (``new_gan_ci``), as Markdown and as rows."""
     rows = []
@@ -185,15 +168,10 @@ def gan_seed_table(root: Path = RESULTS) -> tuple[str, list[dict[str, Any]]]:
         if not h or "test_diff_per_gan_seed" not in h:
             continue
         a, b = h["best_gan_arm"], h["best_baseline_arm"]
-        matched = pairs(results[a], results[b])
-        gans, seeds = sorted({x["gan_seed"] for x, _ in matched}), sorted({x["seed"] for x, _ in matched})
-        d = np.full((len(gans), len(seeds)), np.nan)
-        for x, y in matched:
-            d[gans.index(x["gan_seed"]), seeds.index(x["seed"])] = 100 * (
-                x["test"][h["metric"]] - y["test"][h["metric"]]
-            )
-        if np.isnan(d).any():
+        d = gan_seed_table(results, a, b, "test", h["metric"])
+        if d is None:
             continue  # not every (GAN seed, classifier seed) pair ran
+        d = 100 * d
         mean, lo, hi, df = new_gan_ci(d)
         rows.append(
             {
@@ -227,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gan-seeds", action="store_true", help="write gan-seed-intervals.{md,json} (see the module)")
     a = ap.parse_args(argv)
     if a.gan_seeds:
-        table, rows = gan_seed_table()
+        table, rows = headline_table()
         text = f"# Intervals for these GANs and for a new one\n\n{GAN_SEED_INTRO}\n\n{table}\n"
         for path in write_results(RESULTS, "gan-seed-intervals", {"rows": rows}, text):
             print(f"wrote {path}")

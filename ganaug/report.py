@@ -20,11 +20,16 @@ def _pm(entry: dict[str, Any], key: str) -> str:
 
 
 def per_gan_seed_note(h: dict[str, Any]) -> str:
-    """``; per GAN seed 0 / 1: +a / +b`` for a headline over several GAN seeds, else nothing."""
+    """``; per GAN seed 0 / 1: +a / +b; for a newly trained GAN +c to +d`` for a headline over several GAN seeds, else
+    nothing."""
     by_gan = h.get("test_diff_per_gan_seed") or {}
     if len(by_gan) < 2:
         return ""
-    return f"; per GAN seed {' / '.join(by_gan)}: {' / '.join(_pts(v) for v in by_gan.values())}"
+    note = f"; per GAN seed {' / '.join(by_gan)}: {' / '.join(_pts(v) for v in by_gan.values())}"
+    if "test_diff_ci95_new_gan" in h:
+        lo, hi = h["test_diff_ci95_new_gan"]
+        note += f"; for a newly trained GAN {_pts(lo)} to {_pts(hi)}"
+    return note
 
 
 def _pts(x: float) -> str:

@@ -45,6 +45,44 @@ def seed_ci(diffs: Sequence[float], seeds: Sequence[Hashable], level: float = 0.
     return paired_ci([float(np.mean(v)) for v in groups.values()], level)
 
 
+def new_gan_ci(d: np.ndarray, level: float = 0.95) -> tuple[float, float, float, float]:
+    """Mean of a (GAN seed × classifier seed) table of differences and a t-interval that treats the GAN seeds, too, as
+    drawn at random: the interval for a newly trained GAN, not for these ones. Two-way crossed random effects
+    (d = μ + GAN + seed + residual), variance of the mean (MS_GAN + MS_seed − MS_residual) / (G C) with
+    Satterthwaite's degrees of freedom; where MS_GAN ≤ MS_residual (no GAN-seed effect seen) it is ``seed_ci``'s
+    MS_seed / (G C) on C − 1. Returns (mean, low, high, degrees of freedom)."""
+    from scipy import stats
+
+    g, c = d.shape
+    mean = float(d.mean())
+    by_gan, by_seed = d.mean(1), d.mean(0)
+    ms_gan = c * float(((by_gan - mean) ** 2).sum()) / (g - 1)
+    ms_seed = g * float(((by_seed - mean) ** 2).sum()) / (c - 1)
+    resid = d - by_gan[:, None] - by_seed[None, :] + mean
+    ms_res = float((resid**2).sum()) / ((g - 1) * (c - 1))
+    if ms_gan <= ms_res:
+        var, df = ms_seed / (g * c), float(c - 1)
+    else:
+        total = ms_gan + ms_seed - ms_res
+        var = total / (g * c)
+        df = total**2 / (ms_gan**2 / (g - 1) + ms_seed**2 / (c - 1) + ms_res**2 / ((g - 1) * (c - 1)))
+    half = float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(var)
+    return mean, mean - half, mean + half, df
+
+
+def gan_seed_table(results: Results, arm: str, other: str, split: str, metric: str) -> np.ndarray | None:
+    """Differences ``arm − other`` as a (GAN seed × classifier seed) table, for ``new_gan_ci``; None unless ``arm``
+    has two or more GAN seeds and every (GAN seed, classifier seed) pair ran."""
+    matched = [(a, b) for a, b in pairs(results[arm], results[other]) if a.get("gan_seed") is not None]
+    gans, seeds = sorted({a["gan_seed"] for a, _ in matched}), sorted({a["seed"] for a, _ in matched})
+    if len(gans) < 2 or len(seeds) < 2 or len(matched) != len(gans) * len(seeds):
+        return None
+    d = np.full((len(gans), len(seeds)), np.nan)
+    for a, b in matched:
+        d[gans.index(a["gan_seed"]), seeds.index(a["seed"])] = a[split][metric] - b[split][metric]
+    return None if np.isnan(d).any() else d
+
+
 def welch_ci(a: Any, b: Any, level: float = 0.95) -> tuple[float, float, float]:
     """Mean of ``a`` minus mean of ``b`` and Welch's t-interval (unequal variances, Welch-Satterthwaite degrees of
     freedom). Nothing is paired, so a baseline run that meets the rows of several GAN seeds counts once; (mean,
@@ -141,6 +179,10 @@ def headline(results: Results, metric: str, has_validation: bool) -> dict[str, A
     by_gan = per_gan_seed(results, best_gan, best_base, "test", metric)
     if len(by_gan) > 1:  # the GAN seed's own effect, which the interval over classifier seeds does not carry
         out["test_diff_per_gan_seed"] = by_gan
+        table = gan_seed_table(results, best_gan, best_base, "test", metric)
+        if table is not None:  # the interval for a newly trained GAN: the GAN seed random as well
+            _, new_lo, new_hi, df = new_gan_ci(table)
+            out["test_diff_ci95_new_gan"], out["new_gan_df"] = [new_lo, new_hi], df
     return out
 
 

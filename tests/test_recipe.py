@@ -665,6 +665,10 @@ def test_headline_interval_runs_over_classifier_seeds_and_shows_each_gan_seeds_m
     per_seed = [np.mean([0.01 + 0.015, 0.03]), 0.02, 0.02]  # classifier seeds 0-2, GAN seeds averaged
     assert h["test_diff_ci95"] == pytest.approx(list(paired_ci(per_seed)[1:]))
     assert h["test_diff_per_gan_seed"] == pytest.approx({"0": 0.015, "1": 0.03})
+    from ganaug.stats import new_gan_ci  # and the interval for a newly trained GAN, from the full table
+
+    table = np.array([[0.025, 0.01, 0.01], [0.03, 0.03, 0.03]])  # GAN seed × classifier seed
+    assert h["test_diff_ci95_new_gan"] == pytest.approx(list(new_gan_ci(table)[1:3]))
     # one GAN seed: no per-GAN-seed entry
     one = headline({"elastic": base, "gan+elastic": gan[:3]}, "balanced_accuracy", True)
-    assert "test_diff_per_gan_seed" not in one
+    assert "test_diff_per_gan_seed" not in one and "test_diff_ci95_new_gan" not in one

@@ -57,14 +57,18 @@ def test_recipe_report_intervals_are_recomputed_and_its_markdown_patched_once(tm
     assert new["headline"]["test_diff_ci95"] != pytest.approx(old_ci)
     assert new["headline"]["test_diff_per_gan_seed"] == pytest.approx({"0": 0.04 / 3, "1": 0.1 / 3})
     text = (folder / "report.md").read_text()
-    assert NOTE in text and "per GAN seed 0 / 1: +1.33 / +3.33)." in text
+    assert NOTE in text and "per GAN seed 0 / 1: +1.33 / +3.33; for a newly trained GAN " in text
+    from ganaug.stats import new_gan_ci
+
+    _, lo, hi, _ = new_gan_ci(np.array([[0.01, 0.01, 0.02], [0.03, 0.03, 0.04]]))  # GAN seed × classifier seed
+    assert new["headline"]["test_diff_ci95_new_gan"] == pytest.approx([lo, hi])
+    assert f"for a newly trained GAN {100 * lo:+.2f} to {100 * hi:+.2f})." in text
     assert f"{100 * old_ci[0]:+.2f} to" not in text
     assert recipe_reports(check=True, root=tmp_path) == []  # done once, nothing left to change
 
 
 def test_new_gan_interval_covers_a_random_gan_where_the_interval_for_these_gans_does_not():
-    from benchmarks.restat import new_gan_ci
-    from ganaug.stats import seed_ci
+    from ganaug.stats import new_gan_ci, seed_ci
 
     rng = np.random.default_rng(1)
     seeds = [c for _ in range(2) for c in range(5)]
@@ -86,7 +90,7 @@ def test_new_gan_interval_covers_a_random_gan_where_the_interval_for_these_gans_
 def test_new_gan_interval_by_hand_on_a_two_by_three_table():
     from scipy import stats
 
-    from benchmarks.restat import new_gan_ci
+    from ganaug.stats import new_gan_ci
 
     # GAN means 2 and 3, classifier-seed means 1.5, 3, 3: MS_GAN 1.5, MS_seed 1.5, MS_residual 0.5
     mean, lo, hi, df = new_gan_ci(np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 3.0]]))
