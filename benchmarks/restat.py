@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ if __package__ in (None, ""):
 
 from benchmarks._common import RESULTS, write_results  # noqa: E402
 from ganaug._io import atomic_write, atomic_write_json  # noqa: E402
-from ganaug.report import per_gan_seed_note  # noqa: E402
+from ganaug.report import headline_sentence  # noqa: E402
 from ganaug.stats import gan_seed_table, new_gan_ci, summarize  # noqa: E402
 
 NOTE = (
@@ -79,29 +78,26 @@ def _spellings(lo: float, hi: float) -> list[str]:
 
 
 def patch_markdown(
-    path: Path, moved: list[tuple[list[float], list[float]]], check: bool, headline: dict[str, Any] | None = None
-) -> None:
-    """Replace each moved interval where ``path`` writes it, adding ``NOTE`` under the title; fails when an interval
-    is not found (the Markdown was not made from this JSON). With ``headline`` (a recipe report's), its sentence
-    also gets each GAN seed's own mean, as ``ganaug.report`` now writes it."""
-    text = path.read_text()
+    text: str, moved: list[tuple[list[float], list[float]]], where: Path, headline: dict[str, Any] | None = None
+) -> str:
+    """``text`` (the Markdown at ``where``) with each moved interval replaced where it is written, and ``NOTE`` under
+    the title; fails when an interval is not found (the Markdown was not made from this JSON). With ``headline`` (a
+    recipe report's), its headline sentence is written again as ``ganaug.report`` writes it now."""
     for old, new in moved:
         before = text
         for o, n in zip(_spellings(*old), _spellings(*new), strict=True):
             text = text.replace(o, n)
         if text == before and _spellings(*old)[0] != _spellings(*new)[0]:
-            raise SystemExit(f"{path}: interval {_spellings(*old)[0]} not found; remake this file from its runs")
-    if headline and "test_diff_per_gan_seed" in headline:
-        ci = _spellings(*headline["test_diff_ci95"])[1]
-        sentence = f"(95 % CI {ci}{per_gan_seed_note(headline)})."
-        text = re.sub(rf"\(95 % CI {re.escape(ci)}[^)]*\)\.", lambda _: sentence, text)
+            raise SystemExit(f"{where}: interval {_spellings(*old)[0]} not found; remake this file from its runs")
+    if headline:
+        lines = text.split("\n")
+        text = "\n".join(headline_sentence(headline) if x.startswith("Best GAN arm `") else x for x in lines)
     text = text.replace(": intervals over the pairs)", "; intervals over classifier seeds, GAN-seed pairs averaged)")
     text = text.replace(OLD_GAINS_SENTENCE, NEW_GAINS_SENTENCE)
     if moved and NOTE not in text:
         title, _, rest = text.partition("\n")
         text = f"{title}\n\n{NOTE}\n{rest}"
-    if not check:
-        atomic_write(path, lambda p: p.write_text(text))
+    return text
 
 
 def gains_tables(check: bool, root: Path = RESULTS) -> list[Path]:
@@ -121,10 +117,10 @@ def gains_tables(check: bool, root: Path = RESULTS) -> list[Path]:
                     e["gain_vs_real_test"] = report.get("gains_vs_real_test", {}).get(arm)
         if changed_here:
             changed.append(path)
-            patch_markdown(path.with_suffix(".md"), moved, check)
+            md = path.with_suffix(".md")
+            text = patch_markdown(md.read_text(), moved, md)
             if not check:
-                text = json.dumps(res, indent=2, allow_nan=False, default=str) + "\n"
-                atomic_write(path, lambda p, text=text: p.write_text(text))
+                write_results(path.parent, path.stem, res, text)
     return changed
 
 
@@ -136,8 +132,10 @@ def recipe_reports(check: bool, root: Path = RESULTS) -> list[Path]:
         moved, extras = restat(report)
         if moved or extras:
             changed.append(path)
-            patch_markdown(path.with_name("report.md"), moved, check, report.get("headline"))
+            md = path.with_name("report.md")
+            text = patch_markdown(md.read_text(), moved, md, report["headline"])
             if not check:
+                atomic_write(md, lambda p, text=text: p.write_text(text))
                 atomic_write_json(path, report)
     return changed
 

@@ -19,6 +19,15 @@ def _pm(entry: dict[str, Any], key: str) -> str:
     return f"{mean:.4f} ± {std:.4f}"
 
 
+def headline_sentence(h: dict[str, Any]) -> str:
+    """The report's headline (a ``ganaug.stats.headline`` dict) in one sentence."""
+    return (
+        f"Best GAN arm `{h['best_gan_arm']}` vs best non-GAN arm `{h['best_baseline_arm']}` (both chosen on "
+        f"{h['chosen_on']}), paired difference in test {h['metric']}: **{_pts(h['test_diff_mean'])} points** "
+        f"(95 % CI {_pts(h['test_diff_ci95'][0])} to {_pts(h['test_diff_ci95'][1])}{per_gan_seed_note(h)})."
+    )
+
+
 def per_gan_seed_note(h: dict[str, Any]) -> str:
     """``; per GAN seed 0 / 1: +a / +b; for a newly trained GAN +c to +d`` for a headline over several GAN seeds, else
     nothing."""
@@ -90,14 +99,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
     ]
     if h:
-        parts += [
-            "## Headline",
-            "",
-            f"Best GAN arm `{h['best_gan_arm']}` vs best non-GAN arm `{h['best_baseline_arm']}` (both chosen on "
-            f"{h['chosen_on']}), paired difference in test {h['metric']}: **{_pts(h['test_diff_mean'])} points** "
-            f"(95 % CI {_pts(h['test_diff_ci95'][0])} to {_pts(h['test_diff_ci95'][1])}{per_gan_seed_note(h)}).",
-            "",
-        ]
+        parts += ["## Headline", "", headline_sentence(h), ""]
     parts += ["## Gain guard", "", g.get("verdict", g.get("reason", "")), ""]
     parts += _coverage_section(report["gan"].get("coverage"))
     if dataset_held_back(report):

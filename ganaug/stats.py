@@ -289,9 +289,9 @@ def gain_guard(
     (benchmarks/results/guard-selection.md). An interval over the runs' seeds was chosen on measured error rates
     (benchmarks/results/guard-calibration.md, 90:1, 50 validation images per class): the paired one passed
     0.8-2.5 %, where a bootstrap over the validation images alone passes up to 13 % and one over seeds and images
-    together is safe but weaker still. With ``labels`` (the validation
-    labels) the verdict also carries the bootstrap over validation images (``bootstrap_paired``): the smallest
-    effect the split can detect, and the validation size the observed effect would need. With one run of either
+    together is safe but weaker still. With ``labels`` (the validation labels) the verdict also carries the
+    bootstrap over validation images (``bootstrap_paired``): the smallest effect the split can detect, and the
+    validation size the observed effect would need. With one run of either
     arm there is no interval and no measured error rate, so the guard does not decide (``decided`` and ``passed``
     False: the dataset is written only on request) and says to add seeds."""
     gan = [a for a in results if uses_gan(a)]
