@@ -73,14 +73,18 @@ def new_gan_ci(d: np.ndarray, level: float = 0.95) -> tuple[float, float, float,
 def gan_seed_table(results: Results, arm: str, other: str, split: str, metric: str) -> np.ndarray | None:
     """Differences ``arm − other`` as a (GAN seed × classifier seed) table, for ``new_gan_ci``; None unless ``arm``
     has two or more GAN seeds and every (GAN seed, classifier seed) pair ran."""
-    matched = [(a, b) for a, b in pairs(results[arm], results[other]) if a.get("gan_seed") is not None]
-    gans, seeds = sorted({a["gan_seed"] for a, _ in matched}), sorted({a["seed"] for a, _ in matched})
-    if len(gans) < 2 or len(seeds) < 2 or len(matched) != len(gans) * len(seeds):
-        return None
-    d = np.full((len(gans), len(seeds)), np.nan)
-    for a, b in matched:
-        d[gans.index(a["gan_seed"]), seeds.index(a["seed"])] = a[split][metric] - b[split][metric]
-    return None if np.isnan(d).any() else d
+    return _gan_seed_table(*_differences(results, arm, other, split, metric))
+
+
+def _gan_seed_table(matched: list[tuple[dict, dict]], d: list[float]) -> np.ndarray | None:
+    cells = [
+        ((a["gan_seed"], a["seed"]), x) for (a, _), x in zip(matched, d, strict=True) if a.get("gan_seed") is not None
+    ]
+    by_pair = dict(cells)
+    gans, seeds = sorted({g for g, _ in by_pair}), sorted({s for _, s in by_pair})
+    if len(gans) < 2 or len(seeds) < 2 or len(cells) != len(by_pair) or len(by_pair) != len(gans) * len(seeds):
+        return None  # too few seeds, a pair that did not run, or one that ran twice
+    return np.array([[by_pair[g, s] for s in seeds] for g in gans])
 
 
 def welch_ci(a: Any, b: Any, level: float = 0.95) -> tuple[float, float, float]:
@@ -119,9 +123,20 @@ def pairs(rows: list[dict[str, Any]], other: list[dict[str, Any]]) -> list[tuple
 def paired(results: Results, arm: str, other: str, split: str, metric: str) -> tuple[list[float], float, float, float]:
     """Differences ``arm − other`` of ``split`` ``metric`` over the paired runs (``pairs``), their mean and 95 %
     t-interval over classifier seeds (``seed_ci``: a classifier seed's pairs, one per GAN seed, count once)."""
+    matched, d = _differences(results, arm, other, split, metric)
+    return (d, *_seed_ci(matched, d))
+
+
+def _differences(
+    results: Results, arm: str, other: str, split: str, metric: str
+) -> tuple[list[tuple[dict, dict]], list[float]]:
+    """The paired rows of ``arm`` and ``other`` (``pairs``) and each pair's ``split`` ``metric`` difference."""
     matched = pairs(results[arm], results[other])
-    d = [a[split][metric] - b[split][metric] for a, b in matched]
-    return (d, *seed_ci(d, [a.get("seed", i) for i, (a, _) in enumerate(matched)]))
+    return matched, [a[split][metric] - b[split][metric] for a, b in matched]
+
+
+def _seed_ci(matched: list[tuple[dict, dict]], d: list[float]) -> tuple[float, float, float]:
+    return seed_ci(d, [a.get("seed", i) for i, (a, _) in enumerate(matched)])
 
 
 def summarize(results: Results, minority: list[int], metric: str, has_validation: bool) -> dict[str, Any]:
@@ -166,7 +181,8 @@ def headline(results: Results, metric: str, has_validation: bool) -> dict[str, A
     if not gan or not base:
         return {}
     best_gan, best_base = _best(results, gan, split, metric), _best(results, base, split, metric)
-    d, mean, lo, hi = paired(results, best_gan, best_base, "test", metric)
+    matched, d = _differences(results, best_gan, best_base, "test", metric)  # walked once for all three
+    mean, lo, hi = _seed_ci(matched, d)
     out = {
         "metric": metric,
         "chosen_on": split,
@@ -176,10 +192,10 @@ def headline(results: Results, metric: str, has_validation: bool) -> dict[str, A
         "test_diff_ci95": [lo, hi],
         "diffs": d,
     }
-    by_gan = per_gan_seed(results, best_gan, best_base, "test", metric)
+    by_gan = _per_gan_seed(matched, d)
     if len(by_gan) > 1:  # the GAN seed's own effect, which the interval over classifier seeds does not carry
         out["test_diff_per_gan_seed"] = by_gan
-        table = gan_seed_table(results, best_gan, best_base, "test", metric)
+        table = _gan_seed_table(matched, d)
         if table is not None:  # the interval for a newly trained GAN: the GAN seed random as well
             _, new_lo, new_hi, df = new_gan_ci(table)
             out["test_diff_ci95_new_gan"], out["new_gan_df"] = [new_lo, new_hi], df
@@ -189,10 +205,14 @@ def headline(results: Results, metric: str, has_validation: bool) -> dict[str, A
 def per_gan_seed(results: Results, arm: str, other: str, split: str, metric: str) -> dict[str, float]:
     """Mean difference ``arm − other`` of each GAN seed's paired runs (keys are the GAN seeds as strings, as JSON
     keeps them); empty when ``arm``'s rows have no GAN seed."""
+    return _per_gan_seed(*_differences(results, arm, other, split, metric))
+
+
+def _per_gan_seed(matched: list[tuple[dict, dict]], d: list[float]) -> dict[str, float]:
     by_gan: dict[str, list[float]] = {}
-    for a, b in pairs(results[arm], results[other]):
+    for (a, _), x in zip(matched, d, strict=True):
         if a.get("gan_seed") is not None:
-            by_gan.setdefault(str(a["gan_seed"]), []).append(a[split][metric] - b[split][metric])
+            by_gan.setdefault(str(a["gan_seed"]), []).append(x)
     return {g: float(np.mean(v)) for g, v in by_gan.items()}
 
 

@@ -672,3 +672,7 @@ def test_headline_interval_runs_over_classifier_seeds_and_shows_each_gan_seeds_m
     # one GAN seed: no per-GAN-seed entry
     one = headline({"elastic": base, "gan+elastic": gan[:3]}, "balanced_accuracy", True)
     assert "test_diff_per_gan_seed" not in one and "test_diff_ci95_new_gan" not in one
+    # a (GAN seed, classifier seed) pair that did not run, or ran twice: each GAN seed's mean, no new-GAN interval
+    for rows in (gan[:-1], gan + gan[-1:]):
+        h = headline({"elastic": base, "gan+elastic": rows}, "balanced_accuracy", True)
+        assert set(h["test_diff_per_gan_seed"]) == {"0", "1"} and "test_diff_ci95_new_gan" not in h
