@@ -108,3 +108,31 @@ def test_readme_tables_are_generated_only_where_their_markers_are(tmp_path):
     start, end = TABLES["pair"][1]
     with pytest.raises(FileNotFoundError, match="gains-pair.json"):
         generate(f"{start}\n{end}\n", tmp_path)
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/measurements.md"])
+def test_links_between_the_docs_resolve(doc):
+    """Every relative link of the README and of the page its summaries point to names a file of the repository, and
+    every ``#anchor`` a heading of its target (a moved or renamed section breaks no link)."""
+    root = README.parent
+    src = root / doc
+    links = re.findall(r"\]\(([^)\s]+)\)", src.read_text())
+    assert links
+    broken = []
+    for link in links:
+        if link.startswith(("http://", "https://", "mailto:")):
+            continue
+        path, _, frag = link.partition("#")
+        target = (src.parent / path).resolve() if path else src
+        if not target.exists():
+            broken.append(link)
+        elif frag and target.suffix == ".md":
+            headings = re.findall(r"^#+ (.+)$", target.read_text(), flags=re.M)
+            if frag not in {_anchor(h) for h in headings}:
+                broken.append(link)
+    assert not broken, f"{doc} links to what does not exist: {broken}"
