@@ -72,7 +72,7 @@ def new_gan_ci(d: np.ndarray, level: float = 0.95) -> tuple[float, float, float,
 
 def gan_seed_table(results: Results, arm: str, other: str, split: str, metric: str) -> np.ndarray | None:
     """Differences ``arm − other`` as a (GAN seed × classifier seed) table, for ``new_gan_ci``; None unless ``arm``
-    has two or more GAN seeds and every (GAN seed, classifier seed) pair ran."""
+    has two or more GAN seeds and every (GAN seed, classifier seed) pair ran exactly once, with a finite result."""
     return _gan_seed_table(*_differences(results, arm, other, split, metric))
 
 
@@ -84,7 +84,8 @@ def _gan_seed_table(matched: list[tuple[dict, dict]], d: list[float]) -> np.ndar
     gans, seeds = sorted({g for g, _ in by_pair}), sorted({s for _, s in by_pair})
     if len(gans) < 2 or len(seeds) < 2 or len(cells) != len(by_pair) or len(by_pair) != len(gans) * len(seeds):
         return None  # too few seeds, a pair that did not run, or one that ran twice
-    return np.array([[by_pair[g, s] for s in seeds] for g in gans])
+    table = np.array([[by_pair[g, s] for s in seeds] for g in gans])
+    return None if np.isnan(table).any() else table
 
 
 def welch_ci(a: Any, b: Any, level: float = 0.95) -> tuple[float, float, float]:

@@ -676,3 +676,6 @@ def test_headline_interval_runs_over_classifier_seeds_and_shows_each_gan_seeds_m
     for rows in (gan[:-1], gan + gan[-1:]):
         h = headline({"elastic": base, "gan+elastic": rows}, "balanced_accuracy", True)
         assert set(h["test_diff_per_gan_seed"]) == {"0", "1"} and "test_diff_ci95_new_gan" not in h
+        assert len(h["test_diff_ci95"]) == 2
+    h = headline({"elastic": base, "gan+elastic": gan[:-1]}, "balanced_accuracy", True)
+    assert h["test_diff_per_gan_seed"]["1"] == pytest.approx(0.03)  # GAN seed 1's two pairs left
