@@ -49,7 +49,10 @@ go to ``runs/bench/<tag>/<regime>`` (git-ignored; the Runner reuses a GAN there 
 ``--fresh`` retrains).
 
 Regimes run in parallel, one process with one torch thread each (``--jobs``, default one per CPU core): the
-small models use two cores better that way than one process with two threads. Results are written after
+small models use two cores better that way than one process with two threads. A GAN trained with one thread ends
+with other weights than one trained with two (same seed and CPU, measured), so a regime's GAN arms are reproduced
+by a run with the same threads per regime, not by ``ganaug run`` of its recipe in a two-thread process; its
+non-GAN arms, trained in single-threaded workers either way, are reproduced exactly. Results are written after
 every regime (marked PARTIAL until all are in), and every finished classifier run is cached in its regime's
 run directory, so the same command after a stop resumes where it was: a resumed regime says how many runs it
 reused, and its wall time covers only the rest. The cache key holds the library versions and the CPU's instruction
