@@ -66,8 +66,9 @@ Run (from the repository root, on a quiet machine)::
     .venv/bin/python benchmarks/gains.py --dry-run           # print the plan and a time estimate
     .venv/bin/python benchmarks/gains.py --quick             # imb100 + low20, 3 seeds (~14 min on 2 cores)
     .venv/bin/python benchmarks/gains.py                     # all regimes, 5 classifier x 2 GAN seeds
-    # measured December, one busy core per regime: imb100 86 min, low20 70 min, full 7 min; all six about
-    # 3 h 15 on 2 cores (the --dry-run estimate, 140 min, assumes a quiet machine)
+    # measured December 5 on an AVX-512/AMX CPU, two regimes at a time: imb100 65 min, low20 74 min, full 4 min;
+    # all six 2 h 24 (low50 ran in a third process beside them, 52 min; the --dry-run estimate, 140 min, assumes a
+    # quiet machine); a December 2 run on a slower machine took about 3 h 15
     .venv/bin/python benchmarks/gains.py --set gan.diffaug=translation,cutout --tag diffaug
     .venv/bin/python benchmarks/gains.py --smoke             # plumbing check, < 60 s; writes results/smoke/
     .venv/bin/python benchmarks/gains.py --provider pair --reuse-baselines default   # the pair GAN's arms
