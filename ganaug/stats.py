@@ -203,13 +203,9 @@ def headline(results: Results, metric: str, has_validation: bool) -> dict[str, A
     return out
 
 
-def per_gan_seed(results: Results, arm: str, other: str, split: str, metric: str) -> dict[str, float]:
-    """Mean difference ``arm − other`` of each GAN seed's paired runs (keys are the GAN seeds as strings, as JSON
-    keeps them); empty when ``arm``'s rows have no GAN seed."""
-    return _per_gan_seed(*_differences(results, arm, other, split, metric))
-
-
 def _per_gan_seed(matched: list[tuple[dict, dict]], d: list[float]) -> dict[str, float]:
+    """Mean difference of each GAN seed's pairs (keys are the GAN seeds as strings, as JSON keeps them); empty when
+    the GAN arm's rows have no GAN seed."""
     by_gan: dict[str, list[float]] = {}
     for (a, _), x in zip(matched, d, strict=True):
         if a.get("gan_seed") is not None:
