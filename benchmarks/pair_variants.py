@@ -25,6 +25,8 @@ class: G warps a source x given a second image x2 of its class (its guide), D ju
 (x, x2), trained on triplets of the teaching classes; a rare image is then varied with one of its class's other
 images as guide. ``--teach-all`` trains the pair GAN on pairs of every class with 2 images or more, the rare
 classes' 5 included (each class drawn alike). Both change the GAN, which the cache key does not see.
+``--label-z-scale S`` multiplies the noise of the mix's label GAN by S when it samples (S < 1 is the
+truncation trick: samples nearer the middle of its noise), training untouched, so its ``mix`` folder may be copied in.
 ``--d-select K`` keeps, of K variants of each source image, the one the pair GAN's own discriminator (from
 ``trainer.pt``) finds the most plausible partner of the source: a filter of broken variants, training untouched.
 The stroke redraw (G also paints a bounded residual within 2 px of x's ink before its warp) began here as
@@ -322,6 +324,26 @@ def inference_probe(scale: float, times: int) -> None:
     provider_module.vary = vary
 
 
+def label_noise_probe(scale: float) -> None:
+    """``--label-z-scale S``: the label GAN of the mix draws its samples with its noise × S (S < 1: nearer the
+    middle of its noise, the truncation trick, fewer odd samples and less variety); training is untouched."""
+    import ganaug.provider as provider_module
+
+    sample = provider_module.Provider.sample
+
+    def scaled_sample(self, labels, *, seed=0, batch_size=256):
+        if self.image_conditioned:
+            return sample(self, labels, seed=seed, batch_size=batch_size)
+        gen = self.generator
+        self.generator = _Applied(gen, scale, 1)
+        try:
+            return sample(self, labels, seed=seed, batch_size=batch_size)
+        finally:
+            self.generator = gen
+
+    provider_module.Provider.sample = scaled_sample
+
+
 def trained_discriminator(provider) -> nn.Module:
     """The pair GAN's discriminator at the end of its training, from the GAN folder's ``trainer.pt`` (frozen)."""
     disc = pairgan.PairDiscriminator(provider.spec, provider.generator.cfg)
@@ -456,6 +478,7 @@ def main() -> None:
     ap.add_argument("--teach-all", action="store_true", help="see the module")
     ap.add_argument("--z-scale", type=float, default=1.0, metavar="S", help="see the module")
     ap.add_argument("--iterate", type=int, default=1, metavar="K", help="see the module")
+    ap.add_argument("--label-z-scale", type=float, default=1.0, metavar="S", help="see the module")
     ap.add_argument("--d-select", type=int, default=1, metavar="K", help="see the module")
     ap.add_argument("--morph", choices=["only", "pair"], help="see benchmarks/morph.py")
     ap.add_argument("--d-grid", nargs=2, metavar=("GAN_DIR", "OUT"), help="rare digits' variants ordered by D (PNG)")
@@ -486,6 +509,10 @@ def main() -> None:
             ap.error(f"--pair-constant {item}: {value!r} is not a number")
     if a.recon < 0:
         ap.error(f"--recon must be >= 0, got {a.recon}")
+    if a.label_z_scale <= 0:
+        ap.error(f"--label-z-scale must be > 0, got {a.label_z_scale}")
+    if a.label_z_scale != 1.0:
+        label_noise_probe(a.label_z_scale)
     if a.z_scale <= 0 or a.iterate < 1:
         ap.error(f"--z-scale must be > 0 and --iterate >= 1, got {a.z_scale} and {a.iterate}")
     applied = (a.z_scale, a.iterate) != (1.0, 1)
