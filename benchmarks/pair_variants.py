@@ -51,6 +51,7 @@ Run such a variant into its own ``--out`` and copy in no ``gan*`` folder of anot
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-res1 --set gan.redraw=1.0
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-dsel8-s0 --set 'gan_seeds=[0]' --d-select 8
     python benchmarks/pair_variants.py --dev --out runs/pv/dev-morph-pair-s0 --set 'gan_seeds=[0]' --morph pair
+    python benchmarks/pair_variants.py --dev --out runs/pv/dev-lz07 --label-z-scale 0.7
     python benchmarks/pair_variants.py --d-grid runs/balance-mnist-pair/gan benchmarks/results/pair-dselect-grid.png
 
     python benchmarks/pair_variants.py --summarize base=runs/pv/base dev-base=runs/pv/dev-base ...

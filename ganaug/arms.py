@@ -98,11 +98,11 @@ def classifier_inputs(
         "labels": labels,
         "cfg": cfg,
         "sample_weight": weights,
-        "synthetic_mask": torch.cat(
-            [torch.zeros(len(real), dtype=torch.bool), torch.ones(len(synthetic), dtype=torch.bool)]
-        ),
     }
     if fresh_sampler is not None and arm.synthetic == "plain":
+        inputs["fresh_mask"] = torch.cat(
+            [torch.zeros(len(real), dtype=torch.bool), torch.ones(len(synthetic), dtype=torch.bool)]
+        )
         inputs["fresh_sampler"] = fresh_sampler
     return inputs
 

@@ -30,7 +30,6 @@ class ClassifierConfig:
     elastic: float = 0.0  # with augment: an elastic distortion of this typical shift in pixels on top; 0 = off
     stroke: bool = False  # with augment: random stroke width first (3x3 dilation or erosion, a third each)
     class_weighted: bool = False  # weight the loss by inverse class frequency
-    synthetic_smoothing: float = 0.0  # label smoothing of synthetic rows' targets (rows in synthetic_mask); 0 = off
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -39,10 +38,6 @@ class ClassifierConfig:
         if not isinstance(self.lr, int | float) or not 0 < self.lr < 1:
             raise ConfigError(f"classifier lr must be in (0, 1), got {self.lr!r}")
         check_off_or_up_to("classifier elastic", self.elastic, 5, "pixels")
-        if not isinstance(self.synthetic_smoothing, int | float) or not 0 <= self.synthetic_smoothing < 1:
-            raise ConfigError(
-                f"classifier synthetic_smoothing must be in [0, 1) (0 = off), got {self.synthetic_smoothing!r}"
-            )
         if self.elastic and not self.augment:
             raise ConfigError("classifier elastic is part of the classical augmentation; set augment=True as well")
         if self.stroke and not self.augment:
@@ -89,7 +84,7 @@ def train_classifier(
     num_classes: int,
     cfg: ClassifierConfig = ClassifierConfig(),
     sample_weight: torch.Tensor | None = None,
-    synthetic_mask: torch.Tensor | None = None,
+    fresh_mask: torch.Tensor | None = None,
     fresh_sampler: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
     accelerator: str = "cpu",
     progress: bool = False,
@@ -97,17 +92,13 @@ def train_classifier(
     """Train ``SmallCNN`` on uint8 ``images`` with int ``labels`` for ``cfg.steps`` steps.
 
     Batches are drawn with replacement, uniformly or in proportion to ``sample_weight`` (oversampling).
-    ``synthetic_mask`` (bool per row) marks the synthetic rows. With ``fresh_sampler(labels, seed) -> uint8
-    images``, every drawn synthetic row is replaced by a new sample of its label (fresh synthetic data at every
-    step); with ``cfg.synthetic_smoothing`` > 0, the synthetic rows' targets are label-smoothed by that much.
+    With ``fresh_mask`` (bool per row) and ``fresh_sampler(labels, seed) -> uint8 images``, every drawn row
+    whose mask is True is replaced by a new sample of its label (fresh synthetic data at every step).
     """
     from lightning_fabric import Fabric
 
     if len(images) != len(labels) or len(images) == 0:
         raise ConfigError(f"need as many labels as images and at least one image, got {len(images)} and {len(labels)}")
-    if synthetic_mask is not None and synthetic_mask.shape != labels.shape:
-        got = tuple(synthetic_mask.shape)
-        raise ConfigError(f"synthetic_mask needs one flag per row, shape ({len(labels)},), got shape {got}")
     fabric = Fabric(accelerator=accelerator, devices=1, precision="32-true")
     torch.manual_seed(cfg.seed)
     model = SmallCNN(images.shape[1], images.shape[2], images.shape[3], num_classes, cfg.width)
@@ -134,20 +125,17 @@ def train_classifier(
         else:
             idx = torch.multinomial(weights, cfg.batch_size, replacement=True, generator=g)
         xb, yb = images[idx], labels[idx]
-        m = synthetic_mask[idx] if synthetic_mask is not None else None
-        if fresh_sampler is not None and m is not None and m.any():
-            xb = xb.clone()
-            xb[m] = fresh_sampler(yb[m], int(torch.randint(2**62, (1,), generator=g)))
+        if fresh_sampler is not None and fresh_mask is not None:
+            m = fresh_mask[idx]
+            if m.any():
+                xb = xb.clone()
+                xb[m] = fresh_sampler(yb[m], int(torch.randint(2**62, (1,), generator=g)))
         x = to_input(xb).to(fabric.device)
         if cfg.augment:
             if cfg.stroke:
                 x = random_stroke_width(x, g)
             x = random_affine(x, g, elastic=cfg.elastic)
-        logits, y = model(x), yb.to(fabric.device)
-        if cfg.synthetic_smoothing and m is not None:
-            loss = _smoothed_loss(logits, y, m.to(fabric.device), cfg.synthetic_smoothing, class_w)
-        else:
-            loss = F.cross_entropy(logits, y, weight=class_w)
+        loss = F.cross_entropy(model(x), yb.to(fabric.device), weight=class_w)
         opt.zero_grad(set_to_none=True)
         fabric.backward(loss)
         opt.step()
@@ -158,17 +146,6 @@ def train_classifier(
         bar.close()
     module = getattr(model, "module", model)
     return module.eval().cpu()
-
-
-def _smoothed_loss(
-    logits: torch.Tensor, y: torch.Tensor, smooth: torch.Tensor, eps: float, class_w: torch.Tensor | None
-) -> torch.Tensor:
-    """Cross-entropy with the targets of the rows in ``smooth`` label-smoothed by ``eps``, averaged as
-    ``F.cross_entropy`` averages (over the rows' class weights when ``class_w`` is given)."""
-    plain = F.cross_entropy(logits, y, weight=class_w, reduction="none")
-    soft = F.cross_entropy(logits, y, weight=class_w, reduction="none", label_smoothing=eps)
-    per_row = torch.where(smooth, soft, plain)
-    return per_row.mean() if class_w is None else per_row.sum() / class_w[y].sum()
 
 
 @torch.inference_mode()

@@ -272,7 +272,7 @@ def _run_key(base: dict[str, Any], name: str, seed: int, gan: GanRun | None) -> 
 
 def _without_gan_settings(classifier: dict[str, Any]) -> dict[str, Any]:
     """The classifier settings a run without synthetic rows depends on (how synthetic rows mix is not one)."""
-    return {k: v for k, v in classifier.items() if k not in ("real_share", "synthetic_weight", "synthetic_smoothing")}
+    return {k: v for k, v in classifier.items() if k not in ("real_share", "synthetic_weight")}
 
 
 def _read_cached(path: Path | None) -> dict[str, Any] | None:

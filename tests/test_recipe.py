@@ -378,51 +378,6 @@ def test_every_registered_arm_builds_valid_classifier_inputs(small_ds):
         ClassifierConfig(stroke=True)
 
 
-def test_synthetic_smoothing_softens_only_the_synthetic_rows_targets(small_ds):
-    """``[classifier] synthetic_smoothing``: the loss label-smooths the rows the arm marks synthetic and no others,
-    averaged as ``F.cross_entropy`` averages (class weights included); off, the loss is the plain one."""
-    from dataclasses import replace
-
-    import torch
-    import torch.nn.functional as F
-
-    from ganaug.arms import ARMS, classifier_inputs
-    from ganaug.classify import ClassifierConfig, _smoothed_loss, predict_proba, train_classifier
-    from ganaug.data import load_images
-
-    g = torch.Generator().manual_seed(0)
-    logits, y, w = torch.randn(8, 10, generator=g), torch.randint(10, (8,), generator=g), torch.rand(10, generator=g)
-    none, half = torch.zeros(8, dtype=torch.bool), torch.arange(8) < 4
-    for cw in (None, w + 0.5):
-        assert torch.allclose(_smoothed_loss(logits, y, none, 0.2, cw), F.cross_entropy(logits, y, weight=cw))
-        assert torch.allclose(
-            _smoothed_loss(logits, y, ~none, 0.2, cw), F.cross_entropy(logits, y, weight=cw, label_smoothing=0.2)
-        )
-    per_row = [F.cross_entropy(logits[i : i + 1], y[i : i + 1], label_smoothing=0.2 * bool(half[i])) for i in range(8)]
-    assert torch.allclose(_smoothed_loss(logits, y, half, 0.2, None), torch.stack(per_row).mean())
-
-    real = load_images(small_ds)
-    inp = classifier_inputs(ARMS["gan"], ClassifierConfig(steps=80, batch_size=32, width=8, lr=3e-3), real, real)
-    assert inp["synthetic_mask"].tolist() == [False] * len(real) + [True] * len(real)  # real rows first
-    plain = train_classifier(**inp, num_classes=10)
-    smoothed = train_classifier(**{**inp, "cfg": replace(inp["cfg"], synthetic_smoothing=0.9)}, num_classes=10)
-    unmarked = {
-        **inp,
-        "cfg": replace(inp["cfg"], synthetic_smoothing=0.9),
-        "synthetic_mask": torch.zeros_like(inp["synthetic_mask"]),
-    }
-    same = train_classifier(**unmarked, num_classes=10)
-    x = real.images[:64]
-    assert torch.equal(predict_proba(same, x), predict_proba(plain, x))  # no synthetic row: nothing smoothed
-    # half the rows' targets spread 0.9 over ten classes: the classifier is much less sure of its answers
-    sure = [predict_proba(m, x).max(1).values.mean().item() for m in (plain, smoothed)]
-    assert sure[1] < sure[0] - 0.1, sure
-    with pytest.raises(ConfigError, match="one flag per row"):
-        train_classifier(**{**inp, "synthetic_mask": inp["synthetic_mask"][:3]}, num_classes=10)
-    with pytest.raises(ConfigError, match="synthetic_smoothing must be in"):
-        recipe_from_dict({"classifier": {"synthetic_smoothing": 1.0}})
-
-
 def test_bootstrap_over_validation_images_sees_image_noise_and_split_size():
     from ganaug.stats import bootstrap_paired
 
