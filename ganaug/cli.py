@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ganaug {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train a class-conditional GAN and write a checkpoint directory")
+    p = sub.add_parser("train", help="train a GAN (class-conditional, or --arch pair) and write a checkpoint directory")
     _add_train_args(p)
     p.set_defaults(func=cmd_train)
 

@@ -167,7 +167,7 @@ class PairDiscriminator(nn.Module):
 
 def teaching_classes(counts: list[int]) -> list[int]:
     """The classes whose pairs train the pair GAN: those with at least half as many images as the largest
-    class (and at least 2). At 100:1 that is the majority classes; with equal classes, all of them."""
+    class (and at least 2). At 90:1 that is the majority classes; with equal classes, all of them."""
     top = max(counts, default=0)
     return [c for c, n in enumerate(counts) if n >= max(2, top / 2)]
 
@@ -236,6 +236,11 @@ def check_pair_settings(data: LabelledImages, cfg: TrainConfig) -> None:
     if cfg.real_augment:
         raise ConfigError(
             "real_augment does not apply to arch='pair' (D's real partner always gets a small affine); set it to 0"
+        )
+    if not cfg.class_balanced:
+        raise ConfigError(
+            "class_balanced=False does not apply to arch='pair': its pairs always draw a teaching class uniformly, "
+            "then two images of it; leave class_balanced at True"
         )
     if not teaching_classes(data.class_counts()):
         raise ConfigError(

@@ -114,12 +114,23 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         ", ".join(f"{k}: {v:.1f}" for k, v in t.items()),
         "",
-        "Plots: `samples.png` (synthetic samples, one row per class, labelled), `rare.png` (each minority class's "
-        "real training images beside its synthetic ones), `recall.png` (per-class test recall per arm), "
-        "`gains.png` (gain over `real`, 95 % CI).",
+        # reports written before the list was kept name the four plots every report had then
+        "Plots: "
+        + ", ".join(f"`{name}` ({_PLOTS[name]})" for name in report.get("plots", _PLOTS_BEFORE_THE_LIST))
+        + ".",
         "",
     ]
     return "\n".join(parts)
+
+
+_PLOTS = {
+    "samples.png": "synthetic samples, one row per class, labelled",
+    "rare.png": "each minority class's real training images beside its synthetic ones",
+    "variants.png": "real training images, each beside 10 of the pair GAN's variants of it",
+    "recall.png": "per-class test recall per arm",
+    "gains.png": "gain over `real`, 95 % CI",
+}
+_PLOTS_BEFORE_THE_LIST = ("samples.png", "rare.png", "recall.png", "gains.png")
 
 
 def _coverage_section(cov: dict[str, Any] | None) -> list[str]:
@@ -192,16 +203,37 @@ def _verdict_word(report: dict[str, Any]) -> str:
     return "the synthetic data wins on validation" if g.get("passed") else "no win on validation"
 
 
-def write_report(report: dict[str, Any], out: Path, provider=None, rare: list[tuple[str, Any, Any]] | None = None):
-    """``report.json``, ``report.md`` and the plots; ``rare`` is (class name, real images, synthetic images) per
-    minority class, uint8 N×C×H×W, for ``rare.png``."""
+def write_report(
+    report: dict[str, Any],
+    out: Path,
+    provider=None,
+    rare: list[tuple[str, Any, Any]] | None = None,
+    variants: list[tuple[str, Any, Any]] | None = None,
+):
+    """``report.json``, ``report.md`` and the plots, whose names ``report["plots"]`` lists. ``rare`` is (class
+    name, real images, synthetic images) per minority class, uint8 N×C×H×W, for ``rare.png``; ``variants`` is (row
+    label, a real image C×H×W, its variants N×C×H×W) per row of ``variants.png``."""
     out = Path(out)
+    report["plots"] = [
+        name
+        for name, made in (
+            ("samples.png", provider is not None),
+            ("rare.png", bool(rare)),
+            ("variants.png", bool(variants)),
+            ("recall.png", True),
+            ("gains.png", bool(report.get("gains_vs_real_test"))),
+        )
+        if made
+    ]
     atomic_write_json(out / "report.json", report)
     text = markdown(report)
     atomic_write(out / "report.md", lambda p: p.write_text(text))
     _plots(report, out, provider)
     if rare:
         _rare_grid(rare, out / "rare.png")
+    if variants:
+        rows = [(label, [real, None, *varied]) for label, real, varied in variants]
+        _image_rows(rows, out / "variants.png", "real training images (left) | the pair GAN's variants of each (right)")
 
 
 def _image_rows(rows: list[tuple[str, list[Any]]], path: Path, title: str) -> None:

@@ -103,7 +103,8 @@ def run_recipe(recipe: Recipe, *, write_anyway: bool = False, progress: bool = T
         "timings": timings,
     }
     rare = _rare_images(splits, gans[0].synth) if gans else None
-    write_report(report, Path(out), gans[0].provider if gans else None, rare)
+    variants = _variant_rows(splits, gans[0].provider) if gans else None
+    write_report(report, Path(out), gans[0].provider if gans else None, rare, variants)
     if progress:
         print_summary(report)
     return report
@@ -316,6 +317,24 @@ def _rare_images(splits: Splits, synth: LabelledImages) -> list[tuple[str, torch
     """(class name, real training images, synthetic images) of every minority class, for the report's grid."""
     names, real = splits.spec.class_names, splits.train
     return [(str(names[c]), real.images[real.labels == c], synth.images[synth.labels == c]) for c in splits.minority]
+
+
+def _variant_rows(splits: Splits, provider, per_image: int = 10, max_rows: int = 25):
+    """(row label, real training image, ``per_image`` variants of it) for ``variants.png``, where the provider (or a
+    part of a mix) varies images: up to 5 images of each minority class (of every class where there is none),
+    fewer per class where the classes would fill more than ``max_rows`` rows. None for a label-conditioned GAN."""
+    pair = next((p for p in getattr(provider, "parts", (provider,)) if getattr(p, "image_conditioned", False)), None)
+    if pair is None:
+        return None
+    classes = splits.minority or list(range(splits.spec.num_classes))
+    each = max(1, min(5, max_rows // len(classes)))
+    names, train = splits.spec.class_names, splits.train
+    rows = []
+    for c in classes:
+        real = train.images[train.labels == c][:each]
+        varied = pair.vary(real.repeat_interleave(per_image, 0), seed=0).view(len(real), per_image, *real.shape[1:])
+        rows += [(f"{names[c]} #{i + 1}", real[i], varied[i]) for i in range(len(real))]
+    return rows
 
 
 def _fresh_sample(provider, labels: torch.Tensor, seed: int) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""The Lightning Fabric training loop for the class-conditional GAN, in one file.
+"""The Lightning Fabric training loop of both GAN kinds (class-conditional, and the image-conditioned pair GAN of
+``ganaug.pair``), in one file.
 
 Reading order: ``train`` (public entry: validate, then launch), ``TrainState`` (what a checkpoint holds),
 ``_worker`` (the loop each process runs: set up, then per step a real batch, a D step, a G step, EMA, logging,
@@ -74,12 +75,14 @@ def train(
     cfg = replace(cfg, **overrides) if overrides else cfg
     model = model or ModelConfig()
     data = dataset if isinstance(dataset, LabelledImages) else load_images(dataset, image_column, label_column, split)
+    if model.arch == "pair":  # refused settings leave no output folder behind
+        check_pair_settings(data, cfg)
+    if resume and not (Path(out) / ckpt.TRAINER_FILE).exists():
+        raise CheckpointError(
+            f"resume=True but {Path(out) / ckpt.TRAINER_FILE} does not exist; train without resume first"
+        )
     out = ensure_writable_dir(out)
     fab = FabricConfig(accelerator, devices, strategy, precision, num_nodes)
-    if model.arch == "pair":
-        check_pair_settings(data, cfg)
-    if resume and not (out / ckpt.TRAINER_FILE).exists():
-        raise CheckpointError(f"resume=True but {out / ckpt.TRAINER_FILE} does not exist; train without resume first")
     fabric = _make_fabric(fab, out)
     fabric.launch(_worker, data, str(out), cfg, model, fab, resume, progress)
     return load_provider(out)

@@ -797,6 +797,35 @@ CASES = [
         ConfigError,
         r"arch must be one of \('dcgan', 'projection', 'pair'\), got 'resnet'",
     ),
+    # the pair GAN: settings it cannot honour, and what a label-conditioned provider cannot do
+    (
+        "modelconfig-redraw-without-pair",
+        lambda c: ModelConfig(arch="dcgan", redraw=1.0),
+        ConfigError,
+        r"redraw applies to arch='pair' only",
+    ),
+    (
+        "train-pair-real-augment",
+        lambda c: ganaug.train(
+            c.small_ds, c.tmp / "o", config=TrainConfig(real_augment=0.25), model=ModelConfig(arch="pair")
+        ),
+        ConfigError,
+        r"real_augment does not apply to arch='pair' .*; set it to 0",
+    ),
+    (
+        "train-pair-not-class-balanced",
+        lambda c: ganaug.train(
+            c.small_ds, c.tmp / "o", config=TrainConfig(class_balanced=False), model=ModelConfig(arch="pair")
+        ),
+        ConfigError,
+        r"class_balanced=False does not apply to arch='pair'.*leave class_balanced at True",
+    ),
+    (
+        "vary-with-a-label-provider",
+        lambda c: c.provider.vary(c.small_ds.select(range(2))["image"]),
+        ConfigError,
+        r"cannot vary given images; use provider\.sample\(labels\), or train one with arch='pair'",
+    ),
     # data sources
     (
         "nonexistent-local-path",
@@ -877,6 +906,18 @@ def _tampered(provider_dir: Path, tmp: Path) -> Path:
 
 # (id, argv builder(ctx) -> list, kind: "ganaug" | "argparse", regex for the error line)
 CLI_CASES = [
+    (
+        "train-pair-real-augment",
+        lambda c: ["train", str(c.ds_dir), "--out", str(c.out), "--arch", "pair", "--real-augment", "0.25"],
+        "ganaug",
+        r"real_augment does not apply to arch='pair'",
+    ),
+    (
+        "train-redraw-without-pair",
+        lambda c: ["train", str(c.ds_dir), "--out", str(c.out), "--redraw", "1.0"],
+        "ganaug",
+        r"redraw applies to arch='pair' only",
+    ),
     (
         "sample-missing-checkpoint",
         lambda c: ["sample", str(c.tmp / "nope"), "--counts", "0:2", "--out", str(c.out)],

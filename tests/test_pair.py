@@ -222,12 +222,20 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, small_ds):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_settings_the_pair_gan_cannot_honour_are_refused(tmp_path, small_ds):
+def test_settings_the_pair_gan_cannot_honour_are_refused(tmp_path, small_ds, capsys):
     with pytest.raises(ConfigError, match="real_augment does not apply"):
         train(small_ds, tmp_path / "a", config=TrainConfig(steps=2, real_augment=0.5), model=PAIR, progress=False)
     lonely = small_ds.select([int(np.nonzero(np.asarray(small_ds["label"]) == c)[0][0]) for c in range(10)])
     with pytest.raises(ConfigError, match="no class has 2 images"):
         train(lonely, tmp_path / "b", config=TrainConfig(steps=2, batch_size=4), model=PAIR, progress=False)
+    with pytest.raises(ConfigError, match="class_balanced=False does not apply to arch='pair'"):
+        train(small_ds, tmp_path / "c", config=TrainConfig(steps=2, class_balanced=False), model=PAIR, progress=False)
+    assert not any((tmp_path / name).exists() for name in "abc")  # a refused run leaves no output folder
+    from ganaug.cli import main
+
+    argv = ["train", "mnist-mini", "--out", str(tmp_path / "d"), "--arch", "pair", "--steps", "2"]
+    assert main([*argv, "--real-augment", "0.25"]) == 2  # the CLI: exit code 2 and the message, no folder
+    assert "real_augment does not apply" in capsys.readouterr().err and not (tmp_path / "d").exists()
 
 
 def test_recipe_with_a_pair_gan_runs_end_to_end(tmp_path):
@@ -248,6 +256,8 @@ def test_recipe_with_a_pair_gan_runs_end_to_end(tmp_path):
     real, new = load_images(ds.select(np.nonzero(~flags)[0])), load_images(ds.select(np.nonzero(flags)[0]))
     near = _nearest(new.images, real.images)
     assert (real.labels[near] == new.labels).all()  # the rare digits' rows vary their own 3 images
+    assert "variants.png" in rep["plots"] and (tmp_path / "run" / "variants.png").exists()
+    assert "`variants.png` (real training images, each beside" in (tmp_path / "run" / "report.md").read_text()
     # mixed with a label-conditioned GAN recipe on the same split: its GAN makes a share of every class's rows
     label_recipe = tmp_path / "label.toml"
     label_recipe.write_text(toml_text({**TINY, "name": "tiny-label", "output_dir": str(tmp_path / "unused")}))
@@ -258,6 +268,7 @@ def test_recipe_with_a_pair_gan_runs_end_to_end(tmp_path):
     assert "25% of the synthetic images from tiny-label's GAN, trained in" in rep["gan"]["source"]
     assert rep["gan"]["synthetic_class_counts"] == [0] * 8 + [9, 9]
     assert (tmp_path / "mixed" / "mix" / "gan" / "generator.safetensors").exists()
+    assert "variants.png" in rep["plots"]  # the mix's pair GAN varies the images
     other = tmp_path / "other.toml"
     other.write_text(toml_text({**TINY, "experiment": {**TINY["experiment"], "minority_count": 4}}))
     pair_recipe = tmp_path / "pair.toml"
@@ -267,6 +278,29 @@ def test_recipe_with_a_pair_gan_runs_end_to_end(tmp_path):
     pair_recipe.write_text(toml_text({**raw, "synthetic": {"mix_with": "nowhere.toml"}}))
     with pytest.raises(ConfigError, match="does not exist"):
         load_recipe(pair_recipe)
+
+
+def test_report_grid_rows_are_real_training_images_each_beside_variants_of_itself(tmp_path, pair_dir, tiny_provider):
+    from ganaug.experiment import build_splits
+    from ganaug.runner import _variant_rows
+
+    recipe = recipe_from_dict({**TINY, "output_dir": str(tmp_path / "run")})
+    splits = build_splits(recipe.data, recipe.experiment)
+    pair = ganaug.load_provider(pair_dir)
+    rows = _variant_rows(splits, pair)
+    assert [label for label, _, _ in rows] == ["8 #1", "8 #2", "8 #3", "9 #1", "9 #2", "9 #3"]  # 3 images of each
+    train = splits.train
+    for label, real, varied in rows:
+        own = train.images[train.labels == int(label[0])]
+        assert varied.shape == (10, *real.shape) and not torch.equal(varied[0], varied[1])
+        assert (own[_nearest(varied, own)] == real).flatten(1).all(1).all()  # each varies its row's image
+    assert _variant_rows(splits, tiny_provider) is None  # a label-conditioned GAN varies no image
+    mixed = _variant_rows(splits, ganaug.mix(tiny_provider, pair))  # a mix: its pair GAN's variants
+    assert all(torch.equal(a[2], b[2]) for a, b in zip(mixed, rows, strict=True))
+    equal = {"kind": "per_class", "per_class": 3, "validation": "pool", "validation_per_class": 5}
+    equal = build_splits(recipe.data, recipe_from_dict({**TINY, "experiment": equal}).experiment)
+    assert [label for label, _, _ in _variant_rows(equal, pair)][:4] == ["0 #1", "0 #2", "1 #1", "1 #2"]
+    assert len(_variant_rows(equal, pair)) == 20  # no minority: every class, 2 images each (25 rows at most)
 
 
 def test_ddp_on_cpu_two_processes(tmp_path, small_ds):

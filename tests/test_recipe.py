@@ -83,6 +83,8 @@ def test_tiny_end_to_end_run_cache_and_guard(tmp_path):
     out = tmp_path / "run"
     for name in ("report.json", "report.md", "samples.png", "rare.png", "recall.png", "gains.png"):
         assert (out / name).exists(), name
+    assert rep["plots"] == ["samples.png", "rare.png", "recall.png", "gains.png"]  # a label GAN: no variants.png
+    assert not (out / "variants.png").exists() and "variants.png" not in (out / "report.md").read_text()
     assert (out / "report.md").read_text().splitlines()[2].startswith("**Gain guard: ")  # the verdict on top
     saved = json.loads((out / "report.json").read_text())
     assert saved["recipe"]["name"] == "tiny" and saved["versions"]["torch"]
