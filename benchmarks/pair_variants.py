@@ -25,6 +25,9 @@ class: G warps a source x given a second image x2 of its class (its guide), D ju
 (x, x2), trained on triplets of the teaching classes; a rare image is then varied with one of its class's other
 images as guide. ``--teach-all`` trains the pair GAN on pairs of every class with 2 images or more, the rare
 classes' 5 included (each class drawn alike). Both change the GAN, which the cache key does not see.
+``--teach-pool`` (a diagnostic, test only: it refuses ``--dev``) trains the pair GAN on the training set plus every
+unused pool image of the rare classes (the development split's extra images), while its synthetic rows stay
+variants of the training images: what a richer teaching set would buy.
 ``--label-z-scale S`` multiplies the noise of the mix's label GAN by S when it samples (S < 1 is the
 truncation trick: samples nearer the middle of its noise), training untouched, so its ``mix`` folder may be copied in.
 ``--d-select K`` keeps, of K variants of each source image, the one the pair GAN's own discriminator (from
@@ -94,9 +97,9 @@ from ganaug.mix import MixedProvider, mix  # noqa: E402
 from ganaug.recipe import load_recipe, mixed_recipe  # noqa: E402
 
 
-def dev_splits(data, experiment) -> Splits:
-    """The recipe's splits with the development split in place of the validation split (see the module)."""
-    s = build_splits(data, experiment)
+def unused_pool(data, s: Splits):
+    """The pool images of the rare classes (every class where classes are equal) in neither training nor
+    validation: 445 of each rare digit at 90:1, 430 of each digit at 20 per class."""
     pool = load_images(resolve_dataset(data.source, data.train_split), s.image_column, s.label_column)
     used = {bytes(x.numpy().tobytes()) for x in torch.cat([s.train.images, s.val.images])}
     rare = set(s.minority) or set(range(s.spec.num_classes))  # equal classes (20 per class): every class is rare
@@ -105,10 +108,34 @@ def dev_splits(data, experiment) -> Splits:
         for i, (x, y) in enumerate(zip(pool.images, pool.labels.tolist(), strict=True))
         if y in rare and bytes(x.numpy().tobytes()) not in used
     ]
-    more = subset(pool, np.asarray(extra, dtype=np.int64))
+    return subset(pool, np.asarray(extra, dtype=np.int64))
+
+
+def dev_splits(data, experiment) -> Splits:
+    """The recipe's splits with the development split in place of the validation split (see the module)."""
+    s = build_splits(data, experiment)
+    more = unused_pool(data, s)
     val = replace(s.val, images=torch.cat([s.val.images, more.images]), labels=torch.cat([s.val.labels, more.labels]))
     print("development split per class:", val.class_counts(), flush=True)
     return replace(s, val=val)
+
+
+def pool_taught(recipe, splits, out, progress, log, gan_seed=None):
+    """A diagnostic, not a recipe: the pair GAN learns from pairs of the training set plus the unused pool images
+    (``unused_pool``), so the rare classes teach it with hundreds of images each, while the synthetic rows are still
+    its variants of the training images (the runner passes them as the pool). It says how much a richer teaching
+    set would buy; a user has no such images, and they are the development split, so it runs on test only."""
+    more = unused_pool(recipe.data, splits)
+    train = splits.train
+    teach = replace(train, images=torch.cat([train.images, more.images]), labels=torch.cat([train.labels, more.labels]))
+    log(f"pool-taught pair GAN: teaching set per class {teach.class_counts()}")
+    pair, source = synthetic._gan(recipe, replace(splits, train=teach), out, progress, log, gan_seed)
+    other = mixed_recipe(recipe)
+    if other is None:
+        return pair, f"{source}; taught on {len(more)} unused pool images too"
+    seed = recipe.gan.seed if gan_seed is None else gan_seed
+    label, _ = synthetic._gan(other, splits, out / "mix", progress, log, seed)
+    return _with_share(recipe, pair, label), f"{source}; taught on {len(more)} unused pool images too"
 
 
 class Chain(MixedProvider):
@@ -477,6 +504,7 @@ def main() -> None:
     ap.add_argument("--recon", type=float, default=0.0, metavar="W", help="see the module")
     ap.add_argument("--guide", action="store_true", help="see the module")
     ap.add_argument("--teach-all", action="store_true", help="see the module")
+    ap.add_argument("--teach-pool", action="store_true", help="see the module (a diagnostic: test only, no --dev)")
     ap.add_argument("--z-scale", type=float, default=1.0, metavar="S", help="see the module")
     ap.add_argument("--iterate", type=int, default=1, metavar="K", help="see the module")
     ap.add_argument("--label-z-scale", type=float, default=1.0, metavar="S", help="see the module")
@@ -536,7 +564,14 @@ def main() -> None:
         d_select_probe(a.d_select)
     if a.morph:
         morph_probe(a.morph)
-    if a.chain:
+    if a.teach_pool and (a.dev or a.chain or a.ensemble or a.bootstrap):
+        ap.error(
+            "--teach-pool teaches the pair GAN on the development split's images: run it without --dev, "
+            "--chain, --ensemble and --bootstrap"
+        )
+    if a.teach_pool:
+        runner.get_provider = pool_taught
+    elif a.chain:
         runner.get_provider = chained_provider
     elif a.ensemble:
         runner.get_provider = ensemble_of(a.ensemble)

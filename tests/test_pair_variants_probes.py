@@ -20,3 +20,26 @@ def test_label_z_scale_draws_the_label_gan_nearer_the_middle_of_its_noise(tiny_p
     spread = [x.float().std(0).mean().item() for x in (plain, flat)]
     assert spread[0] > 1 and spread[1] < 0.05 * spread[0], spread
     assert tiny_provider.generator is generator
+
+
+def test_teach_pool_teaches_the_pair_gan_on_the_unused_pool_and_leaves_the_split_alone(tmp_path, monkeypatch):
+    """``--teach-pool``: the pair GAN's teaching set is the training set plus the rare classes' pool images in
+    neither training nor validation; the splits the runner varies and scores are untouched."""
+    from test_recipe import TINY
+
+    from benchmarks import pair_variants as pv
+    from ganaug.experiment import build_splits
+    from ganaug.recipe import recipe_from_dict
+
+    recipe = recipe_from_dict({**TINY, "output_dir": str(tmp_path / "run"), "gan": {**TINY["gan"], "arch": "pair"}})
+    splits = build_splits(recipe.data, recipe.experiment)
+    more = pv.unused_pool(recipe.data, splits)
+    used = {x.numpy().tobytes() for x in torch.cat([splits.train.images, splits.val.images])}
+    assert not used & {x.numpy().tobytes() for x in more.images}
+    assert more.class_counts() == [0] * 8 + [500 - 3 - 5] * 2  # mnist-mini: 500 per digit; 3 train, 5 validation
+    taught = []
+    monkeypatch.setattr(pv.synthetic, "_gan", lambda r, s, *a, **k: (taught.append(s), ("pair", "trained"))[1])
+    provider, source = pv.pool_taught(recipe, splits, tmp_path, False, lambda msg: None)
+    assert provider == "pair" and source == "trained; taught on 984 unused pool images too"
+    assert taught[0].train.class_counts() == [12] * 8 + [495, 495] and taught[0].val is splits.val
+    assert splits.train.class_counts() == [12] * 8 + [3, 3]
