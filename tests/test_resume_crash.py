@@ -83,15 +83,23 @@ def mini_dir(tmp_path_factory):
     return d
 
 
-def test_sigkill_then_resume_matches_uninterrupted_run(mini_dir, tmp_path):
+@pytest.mark.parametrize(
+    "kind", [[], ["--arch", "pair", "--loss", "hinge", "--ema-decay", "0"]], ids=["label-conditioned", "pair"]
+)
+def test_sigkill_then_resume_matches_uninterrupted_run(mini_dir, tmp_path, kind):
     crashed, reference = tmp_path / "crashed", tmp_path / "reference"
     env = _env()
     # the uninterrupted reference runs alongside the run we kill (one thread each)
     ref = subprocess.Popen(
-        _train_cmd(mini_dir, reference), cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        _train_cmd(mini_dir, reference, *kind),
+        cwd=REPO,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     victim = subprocess.Popen(
-        _train_cmd(mini_dir, crashed),
+        _train_cmd(mini_dir, crashed, *kind),
         cwd=REPO,
         env=env,
         text=True,
@@ -127,7 +135,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(mini_dir, tmp_path):
     assert meta["step"] <= state["step"] < STEPS and state["step"] % 10 == 0
 
     resumed = subprocess.run(
-        _train_cmd(mini_dir, crashed, "--resume"),
+        _train_cmd(mini_dir, crashed, *kind, "--resume"),
         cwd=REPO,
         env=env,
         text=True,
