@@ -211,6 +211,9 @@ def test_synthetic_swap_and_dataset(pair, small_ds):
     assert pickle.loads(pickle.dumps(swap)).provider.image_conditioned
     ds = ganaug.SyntheticDataset(pair, counts={3: 4, 7: 2}, seed=0)
     assert [int(ds[i][1]) for i in range(len(ds))] == [3, 3, 3, 3, 7, 7]
+    images = torch.stack([torch.as_tensor(ds[i][0]) for i in range(len(ds))])
+    ex_images, ex_labels = pair.exemplars  # each image varies a stored exemplar of its own label
+    assert (ex_labels[_nearest(images, ex_images)] == torch.tensor([3, 3, 3, 3, 7, 7])).all()
 
 
 def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, small_ds):
