@@ -61,6 +61,10 @@ def _train_cmd(data: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "ganaug.cli", "train", str(data), "--out", str(out), *TRAIN_ARGS, *extra]
 
 
+def _start(cmd: list[str], env: dict[str, str], stdout: int) -> subprocess.Popen:
+    return subprocess.Popen(cmd, cwd=REPO, env=env, text=True, stdout=stdout, stderr=subprocess.STDOUT)
+
+
 def _meta_step(out: Path) -> int | None:
     try:
         return int(json.loads((out / ckpt.META_FILE).read_text())["step"])
@@ -90,22 +94,8 @@ def test_sigkill_then_resume_matches_uninterrupted_run(mini_dir, tmp_path, kind)
     crashed, reference = tmp_path / "crashed", tmp_path / "reference"
     env = _env()
     # the uninterrupted reference runs alongside the run we kill (one thread each)
-    ref = subprocess.Popen(
-        _train_cmd(mini_dir, reference, *kind),
-        cwd=REPO,
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    victim = subprocess.Popen(
-        _train_cmd(mini_dir, crashed, *kind),
-        cwd=REPO,
-        env=env,
-        text=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    ref = _start(_train_cmd(mini_dir, reference, *kind), env, subprocess.PIPE)
+    victim = _start(_train_cmd(mini_dir, crashed, *kind), env, subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 180
         while True:
