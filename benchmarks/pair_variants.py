@@ -134,8 +134,9 @@ def pool_taught(recipe, splits, out, progress, log, gan_seed=None):
     if other is None:
         return pair, f"{source}; taught on {len(more)} unused pool images too"
     seed = recipe.gan.seed if gan_seed is None else gan_seed
-    label, _ = synthetic._gan(other, splits, out / "mix", progress, log, seed)
-    return _with_share(recipe, pair, label), f"{source}; taught on {len(more)} unused pool images too"
+    label, label_source = synthetic._gan(other, splits, out / "mix", progress, log, seed)
+    note = f"taught on {len(more)} unused pool images too; {_share_note(recipe, label_source)}"
+    return _with_share(recipe, pair, label), f"{source}; {note}"
 
 
 class Chain(MixedProvider):
@@ -163,6 +164,12 @@ def _with_share(recipe, pair, other) -> MixedProvider:
     """The pair GAN and ``other`` mixed as the recipe's ``get_provider`` mixes them: ``mix_share`` from ``other``."""
     share = recipe.synthetic.mix_share
     return mix(pair, other, weights=[1 - share, share])
+
+
+def _share_note(recipe, other_source: str) -> str:
+    """How ``get_provider`` names the mix in a report's source line."""
+    share, name = recipe.synthetic.mix_share, mixed_recipe(recipe).name
+    return f"{share:.0%} of the synthetic images from {name}'s GAN, {other_source}"
 
 
 def chained_provider(recipe, splits, out, progress, log, gan_seed=None):
@@ -196,8 +203,9 @@ def bootstrapped(per_class: int):
         variants = pair.vary(train.images[src], seed=10_000 + seed)
         labels = torch.cat([train.labels, train.labels[src]])
         more = replace(splits, train=replace(train, images=torch.cat([train.images, variants]), labels=labels))
-        label, _ = synthetic._gan(mixed_recipe(recipe), more, out / "mix-boot", progress, log, seed)
-        return _with_share(recipe, pair, label), f"{source}; bootstrapped label GAN ({per_class})"
+        label, label_source = synthetic._gan(mixed_recipe(recipe), more, out / "mix-boot", progress, log, seed)
+        note = _share_note(recipe, label_source)
+        return _with_share(recipe, pair, label), f"{source}; bootstrapped label GAN ({per_class}); {note}"
 
     return provider
 

@@ -114,10 +114,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         ", ".join(f"{k}: {v:.1f}" for k, v in t.items()),
         "",
-        # reports written before the list was kept name the four plots every report had then
-        "Plots: "
-        + ", ".join(f"`{name}` ({_PLOTS[name]})" for name in report.get("plots", _PLOTS_BEFORE_THE_LIST))
-        + ".",
+        "Plots: " + ", ".join(f"`{name}` ({_PLOTS[name]})" for name in _plot_names(report)) + ".",
         "",
     ]
     return "\n".join(parts)
@@ -130,7 +127,21 @@ _PLOTS = {
     "recall.png": "per-class test recall per arm",
     "gains.png": "gain over `real`, 95 % CI",
 }
-_PLOTS_BEFORE_THE_LIST = ("samples.png", "rare.png", "recall.png", "gains.png")
+
+
+def _plot_names(report: dict[str, Any]) -> list[str]:
+    """The plots a report's run wrote: its ``plots`` list, or for a report from before the list was kept, those
+    its numbers say were drawn (``variants.png`` came with the list)."""
+    if "plots" in report:
+        return report["plots"]
+    gan = report.get("gan", {}).get("source") is not None
+    made = {
+        "samples.png": gan,
+        "rare.png": gan and bool(report["data"].get("minority_classes")),
+        "recall.png": True,
+        "gains.png": bool(report.get("gains_vs_real_test")),
+    }
+    return [name for name, drawn in made.items() if drawn]
 
 
 def _coverage_section(cov: dict[str, Any] | None) -> list[str]:

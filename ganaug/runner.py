@@ -322,11 +322,12 @@ def _rare_images(splits: Splits, synth: LabelledImages) -> list[tuple[str, torch
 def _variant_rows(splits: Splits, provider, per_image: int = 10, max_rows: int = 25):
     """(row label, real training image, ``per_image`` variants of it) for ``variants.png``, where the provider (or a
     part of a mix) varies images: up to 5 images of each minority class (of every class where there is none),
-    fewer per class where the classes would fill more than ``max_rows`` rows. None for a label-conditioned GAN."""
+    fewer per class where the classes would fill more than ``max_rows`` rows, and the first ``max_rows`` classes
+    only where there are more. None for a label-conditioned GAN."""
     pair = next((p for p in getattr(provider, "parts", (provider,)) if getattr(p, "image_conditioned", False)), None)
     if pair is None:
         return None
-    classes = splits.minority or list(range(splits.spec.num_classes))
+    classes = (splits.minority or list(range(splits.spec.num_classes)))[:max_rows]
     each = max(1, min(5, max_rows // len(classes)))
     names, train = splits.spec.class_names, splits.train
     rows = []

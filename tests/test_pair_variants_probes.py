@@ -31,7 +31,8 @@ def test_teach_pool_teaches_the_pair_gan_on_the_unused_pool_and_leaves_the_split
     from ganaug.experiment import build_splits
     from ganaug.recipe import recipe_from_dict
 
-    recipe = recipe_from_dict({**TINY, "output_dir": str(tmp_path / "run"), "gan": {**TINY["gan"], "arch": "pair"}})
+    raw = {**TINY, "output_dir": str(tmp_path / "run"), "gan": {**TINY["gan"], "arch": "pair"}}
+    recipe = recipe_from_dict(raw)
     splits = build_splits(recipe.data, recipe.experiment)
     more = pv.unused_pool(recipe.data, splits)
     used = {x.numpy().tobytes() for x in torch.cat([splits.train.images, splits.val.images])}
@@ -43,3 +44,16 @@ def test_teach_pool_teaches_the_pair_gan_on_the_unused_pool_and_leaves_the_split
     assert provider == "pair" and source == "trained; taught on 984 unused pool images too"
     assert taught[0].train.class_counts() == [12] * 8 + [495, 495] and taught[0].val is splits.val
     assert splits.train.class_counts() == [12] * 8 + [3, 3]
+    # with the recipe's mix: the label GAN learns from the training set alone, and the source names the mix
+    from benchmarks._common import toml_text
+
+    label = tmp_path / "label.toml"
+    label.write_text(toml_text({**TINY, "name": "tiny-label", "output_dir": str(tmp_path / "unused")}))
+    mixed = recipe_from_dict({**raw, "synthetic": {"mix_with": str(label), "mix_share": 0.75}})
+    monkeypatch.setattr(pv, "_with_share", lambda r, pair, other: (pair, other))
+    provider, source = pv.pool_taught(mixed, splits, tmp_path, False, lambda msg: None)
+    assert provider == ("pair", "pair") and taught[2] is splits  # taught[1]: the pair GAN's teaching set again
+    assert (
+        source
+        == "trained; taught on 984 unused pool images too; 75% of the synthetic images from tiny-label's GAN, trained"
+    )

@@ -10,6 +10,7 @@ import ganaug
 from ganaug.cli import main
 from ganaug.errors import ConfigError, ConfigTypeError
 from ganaug.recipe import load_recipe, recipe_from_dict
+from ganaug.report import markdown
 from ganaug.runner import run_recipe
 
 RECIPES = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "recipes").glob("*.toml"))
@@ -85,6 +86,10 @@ def test_tiny_end_to_end_run_cache_and_guard(tmp_path):
         assert (out / name).exists(), name
     assert rep["plots"] == ["samples.png", "rare.png", "recall.png", "gains.png"]  # a label GAN: no variants.png
     assert not (out / "variants.png").exists() and "variants.png" not in (out / "report.md").read_text()
+    legacy = {k: v for k, v in rep.items() if k != "plots"}  # a report from before the list: what its numbers say
+    assert "`rare.png`" in markdown(legacy) and "`gains.png`" in markdown(legacy)
+    legacy = {**legacy, "data": {**rep["data"], "minority_classes": []}, "gains_vs_real_test": {}}
+    assert "`rare.png`" not in markdown(legacy) and "`gains.png`" not in markdown(legacy)
     assert (out / "report.md").read_text().splitlines()[2].startswith("**Gain guard: ")  # the verdict on top
     saved = json.loads((out / "report.json").read_text())
     assert saved["recipe"]["name"] == "tiny" and saved["versions"]["torch"]
