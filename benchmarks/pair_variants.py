@@ -130,13 +130,8 @@ def pool_taught(recipe, splits, out, progress, log, gan_seed=None):
     teach = replace(train, images=torch.cat([train.images, more.images]), labels=torch.cat([train.labels, more.labels]))
     log(f"pool-taught pair GAN: teaching set per class {teach.class_counts()}")
     pair, source = synthetic._gan(recipe, replace(splits, train=teach), out, progress, log, gan_seed)
-    other = mixed_recipe(recipe)
-    if other is None:
-        return pair, f"{source}; taught on {len(more)} unused pool images too"
-    seed = recipe.gan.seed if gan_seed is None else gan_seed
-    label, label_source = synthetic._gan(other, splits, out / "mix", progress, log, seed)
-    note = f"taught on {len(more)} unused pool images too; {_share_note(recipe, label_source)}"
-    return _with_share(recipe, pair, label), f"{source}; {note}"
+    source = f"{source}; taught on {len(more)} unused pool images too"
+    return synthetic.with_mix(recipe, pair, source, splits, out / "mix", progress, log, gan_seed)
 
 
 class Chain(MixedProvider):
@@ -164,12 +159,6 @@ def _with_share(recipe, pair, other) -> MixedProvider:
     """The pair GAN and ``other`` mixed as the recipe's ``get_provider`` mixes them: ``mix_share`` from ``other``."""
     share = recipe.synthetic.mix_share
     return mix(pair, other, weights=[1 - share, share])
-
-
-def _share_note(recipe, other_source: str) -> str:
-    """How ``get_provider`` names the mix in a report's source line."""
-    share, name = recipe.synthetic.mix_share, mixed_recipe(recipe).name
-    return f"{share:.0%} of the synthetic images from {name}'s GAN, {other_source}"
 
 
 def chained_provider(recipe, splits, out, progress, log, gan_seed=None):
@@ -203,9 +192,8 @@ def bootstrapped(per_class: int):
         variants = pair.vary(train.images[src], seed=10_000 + seed)
         labels = torch.cat([train.labels, train.labels[src]])
         more = replace(splits, train=replace(train, images=torch.cat([train.images, variants]), labels=labels))
-        label, label_source = synthetic._gan(mixed_recipe(recipe), more, out / "mix-boot", progress, log, seed)
-        note = _share_note(recipe, label_source)
-        return _with_share(recipe, pair, label), f"{source}; bootstrapped label GAN ({per_class}); {note}"
+        source = f"{source}; bootstrapped label GAN ({per_class})"
+        return synthetic.with_mix(recipe, pair, source, more, out / "mix-boot", progress, log, seed)
 
     return provider
 

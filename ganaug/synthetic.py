@@ -39,11 +39,27 @@ def get_provider(
     """The recipe's provider and where it came from (see ``_gan``); with ``[synthetic] mix_with``, mixed with that
     recipe's GAN of the same seed (trained, or reused, in ``out/mix``) in the share ``mix_share``."""
     provider, source = _gan(recipe, splits, out, progress, log, gan_seed)
+    return with_mix(recipe, provider, source, splits, out / "mix", progress, log, gan_seed)
+
+
+def with_mix(
+    recipe: Recipe,
+    provider: Provider,
+    source: str,
+    splits: Splits,
+    mix_dir: Path,
+    progress: bool,
+    log: Callable[[str], None],
+    gan_seed: int | None = None,
+):
+    """``provider`` (from ``source``) as ``get_provider`` mixes it: unchanged without ``[synthetic] mix_with``, else
+    mixed in the share ``mix_share`` with that recipe's GAN of the same seed, trained on ``splits`` (or reused) in
+    ``mix_dir``; the source line names the mix."""
     other = mixed_recipe(recipe)
     if other is None:
         return provider, source
     seed = recipe.gan.seed if gan_seed is None else gan_seed
-    part, part_source = _gan(other, splits, out / "mix", progress, log, seed)
+    part, part_source = _gan(other, splits, mix_dir, progress, log, seed)
     share = recipe.synthetic.mix_share
     return mix(provider, part, weights=[1 - share, share]), f"{source}; {share:.0%} of the synthetic images from " + (
         f"{other.name}'s GAN, {part_source}"

@@ -77,10 +77,9 @@ def train(
     data = dataset if isinstance(dataset, LabelledImages) else load_images(dataset, image_column, label_column, split)
     if model.arch == "pair":  # refused settings leave no output folder behind
         check_pair_settings(data, cfg)
-    if resume and not (Path(out) / ckpt.TRAINER_FILE).exists():
-        raise CheckpointError(
-            f"resume=True but {Path(out) / ckpt.TRAINER_FILE} does not exist; train without resume first"
-        )
+    trainer_file = Path(out) / ckpt.TRAINER_FILE
+    if resume and not trainer_file.exists():
+        raise CheckpointError(f"resume=True but {trainer_file} does not exist; train without resume first")
     out = ensure_writable_dir(out)
     fab = FabricConfig(accelerator, devices, strategy, precision, num_nodes)
     fabric = _make_fabric(fab, out)

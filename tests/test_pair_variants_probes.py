@@ -50,7 +50,7 @@ def test_teach_pool_teaches_the_pair_gan_on_the_unused_pool_and_leaves_the_split
     label = tmp_path / "label.toml"
     label.write_text(toml_text({**TINY, "name": "tiny-label", "output_dir": str(tmp_path / "unused")}))
     mixed = recipe_from_dict({**raw, "synthetic": {"mix_with": str(label), "mix_share": 0.75}})
-    monkeypatch.setattr(pv, "_with_share", lambda r, pair, other: (pair, other))
+    monkeypatch.setattr(pv.synthetic, "mix", lambda pair, other, weights: (pair, other))
     provider, source = pv.pool_taught(mixed, splits, tmp_path, False, lambda msg: None)
     assert provider == ("pair", "pair") and taught[2] is splits  # taught[1]: the pair GAN's teaching set again
     assert (
